@@ -1,0 +1,1 @@
+"""inpaint-bench: harness, metrics, records and reports."""

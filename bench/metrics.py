@@ -1,0 +1,167 @@
+"""Per-image metrics on images in [0,1]: PSNR, SSIM, mean ℓ1 (%), LPIPS; all torch, batched.
+
+SSIM follows Wang et al. 2004 as scikit-image computes it with `gaussian_weights=True, sigma=1.5,
+use_sample_covariance=False, data_range=1`: 11-tap Gaussian, reflect padding, 5-pixel border
+cropped, averaged over RGB channels. The Gaussian is applied as two banded matrix products with
+the padding folded into the matrices (faster on the CPU than a depthwise convolution).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from methods.base import composite
+
+METRICS = ("psnr", "ssim", "l1", "lpips")
+
+
+@dataclass(frozen=True)
+class MetricProtocol:
+    """How images are scored; stored with every result because each choice moves the numbers."""
+
+    target: Literal["composite", "raw"] = "composite"  # official test script: composite
+    quantize_8bit: bool = False  # official test script: floats, no rounding
+    color: Literal["rgb", "y"] = "rgb"  # official test script: RGB
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def to_luma(image: Tensor) -> Tensor:
+    """ITU-R BT.601 luma Y of an N×3×H×W image in [0,1], as skimage.color.rgb2ycbcr, scaled to [0,1]."""
+    weights = image.new_tensor([65.481, 128.553, 24.966]).view(1, 3, 1, 1)
+    return (16.0 + (image * weights).sum(dim=1, keepdim=True)) / 255.0
+
+
+def prepare(image: Tensor, protocol: MetricProtocol) -> Tensor:
+    if protocol.quantize_8bit:
+        image = (image.clamp(0, 1) * 255).round() / 255
+    if protocol.color == "y":
+        image = to_luma(image)
+    return image
+
+
+def psnr(prediction: Tensor, target: Tensor, data_range: float = 1.0) -> Tensor:
+    """10·log10(R² / MSE) per image (skimage.metrics.peak_signal_noise_ratio); inf when equal."""
+    mse = (prediction.double() - target.double()).pow(2).flatten(1).mean(dim=1)
+    return (10 * torch.log10(data_range**2 / mse)).float()
+
+
+def mean_l1_percent(prediction: Tensor, target: Tensor) -> Tensor:
+    """Mean absolute error over the whole image, in percent of the [0,1] range (Table 1's ℓ1)."""
+    return (prediction - target).abs().flatten(1).mean(dim=1) * 100
+
+
+@lru_cache(maxsize=16)
+def gaussian_filter_matrix(
+    size: int, sigma: float = 1.5, truncate: float = 3.5, device: str = "cpu"
+) -> Tensor:
+    """G (size×size) with G @ x = scipy.ndimage.gaussian_filter1d(x, sigma, mode='reflect')."""
+    radius = int(truncate * sigma + 0.5)
+    taps = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    weights = torch.exp(-0.5 * (taps / sigma) ** 2)
+    weights /= weights.sum()
+    matrix = torch.zeros(size, size, dtype=torch.float64)
+    rows = torch.arange(size)
+    for offset, weight in zip(range(-radius, radius + 1), weights):
+        cols = rows + offset
+        # scipy 'reflect' is half-sample symmetric: (d c b a | a b c d | d c b a)
+        while bool(((cols < 0) | (cols >= size)).any()):
+            cols = torch.where(cols < 0, -cols - 1, cols)
+            cols = torch.where(cols >= size, 2 * size - cols - 1, cols)
+        matrix.index_put_((rows, cols), weight.expand(size), accumulate=True)
+    return matrix.to(device=device, dtype=torch.float32)
+
+
+def _blur(x: Tensor, gh: Tensor, gw: Tensor) -> Tensor:
+    return gh @ x @ gw.T
+
+
+def ssim(prediction: Tensor, target: Tensor, data_range: float = 1.0) -> Tensor:
+    """Mean SSIM per image (Wang et al. 2004, Eq. 13) over channels, as skimage computes it."""
+    h, w = prediction.shape[-2:]
+    radius = 5  # int(3.5 · 1.5 + 0.5): the 11-tap window
+    if min(h, w) < 2 * radius + 1:
+        raise ValueError(f"SSIM needs images of at least 11×11 pixels, got {h}×{w}")
+    device = str(prediction.device)
+    gh = gaussian_filter_matrix(h, device=device)
+    gw = gh if w == h else gaussian_filter_matrix(w, device=device)
+    x, y = prediction.float(), target.float()
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    mu_x, mu_y = _blur(x, gh, gw), _blur(y, gh, gw)
+    var_x = _blur(x * x, gh, gw) - mu_x * mu_x
+    var_y = _blur(y * y, gh, gw) - mu_y * mu_y
+    cov = _blur(x * y, gh, gw) - mu_x * mu_y
+    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / (
+        (mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2)
+    )
+    return ssim_map[..., radius:-radius, radius:-radius].flatten(1).mean(dim=1)
+
+
+class LpipsUnavailable(RuntimeError):
+    pass
+
+
+ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
+
+
+def default_alexnet_weights() -> Path:
+    """Where torchvision keeps ImageNet AlexNet weights: $TORCH_HOME/hub/checkpoints/."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / ALEXNET_FILE
+
+
+def load_lpips(alexnet_weights: Path | None = None, device: str = "cpu") -> torch.nn.Module:
+    """LPIPS v0.1 (Zhang et al. 2018, AlexNet). The linear heads ship with the `lpips` package;
+    the ImageNet AlexNet backbone is read from the torch cache or `alexnet_weights` and is never
+    replaced by a random one: LpipsUnavailable says which file is missing."""
+    path = Path(alexnet_weights) if alexnet_weights else default_alexnet_weights()
+    if not path.is_file():
+        raise LpipsUnavailable(
+            f"LPIPS needs the ImageNet AlexNet weights at {path} (torchvision's {ALEXNET_FILE}); "
+            "copy the file there or pass its path, e.g. from a machine with internet: "
+            "python -c 'import torchvision; torchvision.models.alexnet(weights=\"DEFAULT\")'"
+        )
+    import lpips
+    import torchvision
+
+    backbone = torchvision.models.alexnet()
+    backbone.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    model = lpips.LPIPS(net="alex", pnet_rand=True, verbose=False)
+    for slice_ in (getattr(model.net, f"slice{i}") for i in range(1, 6)):
+        for index, _ in list(slice_.named_children()):
+            setattr(slice_, index, backbone.features[int(index)])
+    return model.eval().to(device)
+
+
+def score_batch(
+    image: Tensor,
+    mask: Tensor,
+    output: Tensor,
+    protocol: MetricProtocol,
+    lpips_model: torch.nn.Module | None = None,
+) -> dict[str, Tensor]:
+    """Scores of a method's raw output against the ground truth, per image, under `protocol`."""
+    scored = composite(image, mask, output) if protocol.target == "composite" else output
+    prediction, target = prepare(scored.clamp(0, 1), protocol), prepare(image, protocol)
+    scores = {
+        "psnr": psnr(prediction, target),
+        "ssim": ssim(prediction, target),
+        "l1": mean_l1_percent(prediction, target),
+    }
+    if lpips_model is not None:  # LPIPS is defined on RGB, whatever `protocol.color` says
+        rgb = MetricProtocol(quantize_8bit=protocol.quantize_8bit)
+        with torch.inference_mode():
+            value = lpips_model(
+                prepare(scored.clamp(0, 1), rgb), prepare(image, rgb), normalize=True
+            )
+        scores["lpips"] = value.flatten().float()
+    else:
+        scores["lpips"] = torch.full((image.shape[0],), math.nan)
+    return {name: value.detach().cpu() for name, value in scores.items()}

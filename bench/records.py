@@ -1,0 +1,132 @@
+"""Tidy result records: scores.csv (one row per image × mask × method × metric), latency.csv,
+run.json (provenance). Appends are flushed per item; resuming drops incomplete items."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from collections.abc import Iterable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench.metrics import METRICS
+
+SCORE_COLUMNS = ("method", "dataset", "image_id", "mask_id", "bucket", "hole_ratio", "metric", "value")
+LATENCY_COLUMNS = ("method", "image_id", "mask_id", "ms", "device")
+PACKAGES = (
+    "torch", "torchvision", "numpy", "opencv-python-headless", "scikit-image", "scikit-learn",
+    "pandas", "lpips", "pypatchmatch", "pillow", "inpaint-bench",
+)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write via a temporary file in the same folder and rename, so readers never see half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
+        handle.write(text)
+        temporary = Path(handle.name)
+    os.replace(temporary, path)
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def git_commit(folder: Path | None = None) -> str:
+    folder = folder or Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=folder, capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{commit}-dirty" if dirty else commit
+
+
+class CsvAppender:
+    """Appends rows to a CSV file, writing the header when the file is new; flushed per call."""
+
+    def __init__(self, path: Path, columns: Iterable[str]) -> None:
+        self.path, self.columns = path, tuple(columns)
+        new = not path.exists() or path.stat().st_size == 0
+        self._handle = open(path, "a", newline="")
+        self._writer = csv.writer(self._handle)
+        if new:
+            self._writer.writerow(self.columns)
+            self._handle.flush()
+
+    def append(self, rows: Iterable[dict[str, Any]]) -> None:
+        self._writer.writerows([row[c] for c in self.columns] for row in rows)
+        self._handle.flush()
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> CsvAppender:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def read_scores(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        return pd.DataFrame(columns=list(SCORE_COLUMNS))
+    scores = pd.read_csv(path, on_bad_lines="skip", dtype={"image_id": str, "mask_id": str})
+    return scores.dropna(subset=["method", "image_id", "mask_id", "metric"])
+
+
+def completed_items(run_dir: Path) -> set[tuple[str, str, str]]:
+    """(method, image_id, mask_id) whose metrics and latency are all stored. Incomplete items (an
+    interrupted append) are removed from both files so they are recomputed cleanly."""
+    scores_path, latency_path = run_dir / "scores.csv", run_dir / "latency.csv"
+    scores = read_scores(scores_path)
+    if scores.empty:
+        return set()
+    key = ["method", "image_id", "mask_id"]
+    counts = scores.groupby(key)["metric"].nunique()
+    complete = set(counts[counts == len(METRICS)].index)
+    latency = (
+        pd.read_csv(latency_path, on_bad_lines="skip", dtype={"image_id": str, "mask_id": str})
+        if latency_path.exists() else pd.DataFrame(columns=list(LATENCY_COLUMNS))
+    )
+    complete &= set(map(tuple, latency[key].itertuples(index=False)))
+    keep_scores = scores[[k in complete for k in map(tuple, scores[key].itertuples(index=False))]]
+    keep_latency = latency[[k in complete for k in map(tuple, latency[key].itertuples(index=False))]]
+    atomic_write_text(scores_path, keep_scores.to_csv(index=False))
+    atomic_write_text(latency_path, keep_latency.drop_duplicates(key).to_csv(index=False))
+    return complete

@@ -1,0 +1,233 @@
+"""`python -m bench.run`: evaluate inpainting methods on a test set and render the report.
+
+With no arguments it runs the demo benchmark (photos shipped with scikit-image/scikit-learn,
+free-form masks) on every available method, writes runs/<timestamp>/ and reports/index.html.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import methods
+from bench.harness import MethodRun, evaluate_method, sample_pairs, save_sample_inputs
+from bench.metrics import LpipsUnavailable, MetricProtocol, load_lpips
+from bench.records import git_commit, package_versions, read_json, sha256_file, write_json
+from bench.summary import summary_table
+from datasets import DataNotFoundError, load_test_set
+from datasets.masks import GENERATORS, MaskError, MaskSet, bucketed_mask_set, load_mask_folder
+
+EXIT_BAD_INPUT = 2
+
+
+class RunError(ValueError):
+    """A command line that cannot be carried out; the message says why."""
+
+# Settings that must be equal for a run folder to be resumed (methods may be added).
+RESUMABLE_KEYS = ("dataset", "masks", "masks_per_bucket", "size", "seed", "protocol")
+
+
+@dataclass
+class RunConfig:
+    methods: list[str]
+    dataset: str = "demo"
+    data_root: str | None = None
+    masks: str = "free_form"
+    masks_per_bucket: int = 2
+    size: int = 256
+    seed: int = 0
+    device: str = "cpu"
+    checkpoints: dict[str, str] = field(default_factory=dict)
+    protocol: dict[str, Any] = field(default_factory=lambda: MetricProtocol().as_dict())
+    lpips_weights: str | None = None
+    samples_per_bucket: int = 2
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--methods", default="all",
+                        help=f"comma-separated methods or 'all' (available: {', '.join(methods.available())})")
+    parser.add_argument("--dataset", default="demo", help="demo | folder:PATH | paris | places")
+    parser.add_argument("--data-root", default=None,
+                        help="folder holding paris/ or places365/ (default: $BENCH_DATA_ROOT)")
+    parser.add_argument("--masks", default="free_form",
+                        help=f"mask generator ({', '.join(GENERATORS)}) or folder:PATH of mask PNGs (white = hole)")
+    parser.add_argument("--masks-per-bucket", type=int, default=2,
+                        help="masks in each hole-ratio bucket; every test image is paired with every mask")
+    parser.add_argument("--checkpoint", action="append", default=[], metavar="NAME=PATH",
+                        help="checkpoint of a learned method (repeatable)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 …")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the mask set and of random methods")
+    parser.add_argument("--size", type=int, default=256, help="test crop size (default 256)")
+    parser.add_argument("--target", choices=["composite", "raw"], default="composite",
+                        help="score the composite (default, as the official test script) or the raw output")
+    parser.add_argument("--quantize-8bit", action="store_true", help="round outputs to 8 bit before scoring")
+    parser.add_argument("--color", choices=["rgb", "y"], default="rgb", help="score RGB (default) or BT.601 luma")
+    parser.add_argument("--lpips-weights", default=None,
+                        help="ImageNet AlexNet weights for LPIPS (default: the torchvision cache file)")
+    parser.add_argument("--out", default=None, help="run folder (default runs/<timestamp>); an existing one is resumed")
+    parser.add_argument("--resume", action="store_true", help="resume the most recent run folder in runs/")
+    parser.add_argument("--report", default="reports/index.html", help="report to write ('' for none)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return parser.parse_args(argv)
+
+
+def resolve_device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RunError(f"--device {name}: no CUDA device is available here; use --device cpu")
+    return name
+
+
+def parse_checkpoints(items: list[str]) -> dict[str, str]:
+    checkpoints = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise RunError(f"--checkpoint {item!r}: expected NAME=PATH")
+        if not Path(path).is_file():
+            raise RunError(f"--checkpoint {name}: file {path} does not exist")
+        checkpoints[name] = path
+    return checkpoints
+
+
+def build_config(args: argparse.Namespace) -> RunConfig:
+    names = methods.available() if args.methods == "all" else [
+        m.strip() for m in args.methods.split(",") if m.strip()
+    ]
+    protocol = MetricProtocol(args.target, args.quantize_8bit, args.color)
+    return RunConfig(
+        methods=names, dataset=args.dataset, data_root=args.data_root, masks=args.masks,
+        masks_per_bucket=args.masks_per_bucket, size=args.size, seed=args.seed,
+        device=resolve_device(args.device), checkpoints=parse_checkpoints(args.checkpoint),
+        protocol=protocol.as_dict(), lpips_weights=args.lpips_weights,
+    )
+
+
+def build_mask_set(config: RunConfig) -> MaskSet:
+    if config.masks.startswith("folder:"):
+        return load_mask_folder(config.masks.removeprefix("folder:"), config.size, config.masks_per_bucket)
+    return bucketed_mask_set(config.masks, config.masks_per_bucket, config.seed, config.size)
+
+
+def choose_run_dir(args: argparse.Namespace) -> Path:
+    if args.out:
+        return Path(args.out)
+    runs = Path("runs")
+    if args.resume:
+        previous = sorted(p for p in runs.glob("*") if (p / "run.json").is_file())
+        if not previous:
+            raise RunError("--resume: no earlier run folder with a run.json in runs/")
+        return previous[-1]
+    return runs / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def check_resumable(run_dir: Path, config: RunConfig) -> dict[str, Any] | None:
+    if not (run_dir / "run.json").is_file():
+        return None
+    stored = read_json(run_dir / "run.json")
+    previous = stored.get("config", {})
+    changed = [k for k in RESUMABLE_KEYS if previous.get(k) != asdict(config)[k]]
+    if changed:
+        raise RunError(
+            f"{run_dir} holds a run with other settings ({', '.join(changed)}); "
+            "choose a new --out folder to start a separate run"
+        )
+    return stored
+
+
+def run(args: argparse.Namespace) -> Path:
+    config = build_config(args)
+    run_dir = choose_run_dir(args)
+    previous = check_resumable(run_dir, config)
+    created = [methods.create(
+        name, device=config.device, checkpoint=config.checkpoints.get(name),
+        **({"seed": config.seed} if name == "patchmatch" else {}),
+    ) for name in config.methods]
+    unknown = set(config.checkpoints) - set(config.methods)
+    if unknown:
+        raise RunError(f"--checkpoint given for methods not in --methods: {', '.join(sorted(unknown))}")
+    test_set = load_test_set(config.dataset, config.data_root, config.size)
+    mask_set = build_mask_set(config)
+    lpips_model, lpips_note = None, "computed (AlexNet, v0.1)"
+    try:
+        lpips_model = load_lpips(config.lpips_weights)
+    except LpipsUnavailable as error:
+        lpips_note = f"unavailable: {error}"
+        print(f"note: LPIPS {lpips_note}", file=sys.stderr)
+    for name, why in test_set.skipped + mask_set.skipped:
+        print(f"skipped {name}: {why}", file=sys.stderr)
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    provenance = {
+        "command": " ".join(["python -m bench.run", *sys.argv[1:]]),
+        "config": asdict(config),
+        "methods": {m.name: m.describe() for m in created},
+        "checkpoints_sha256": {n: sha256_file(p) for n, p in config.checkpoints.items()},
+        "seeds": {"masks": config.seed, "methods": config.seed},
+        "dataset": {"name": test_set.name, "description": test_set.description,
+                    "images": len(test_set), "sha256": test_set.sha256,
+                    "skipped": test_set.skipped},
+        "mask_set": {"source": mask_set.source, "masks": len(mask_set), "sha256": mask_set.sha256,
+                     "skipped": mask_set.skipped},
+        "lpips": lpips_note,
+        "device": config.device,
+        "threads": torch.get_num_threads(),
+        "versions": package_versions(),
+        "git_commit": git_commit(),
+        "started": previous.get("started", started) if previous else started,
+        "status": "running",
+    }
+    if previous:
+        merged = {**previous.get("methods", {}), **provenance["methods"]}
+        provenance["methods"] = merged
+        provenance["config"]["methods"] = list(merged)
+    write_json(run_dir / "run.json", provenance)
+
+    samples = sample_pairs(test_set, mask_set, config.samples_per_bucket)
+    save_sample_inputs(run_dir, test_set, mask_set, samples)
+    print(f"{len(test_set)} images × {len(mask_set)} masks × {len(created)} methods → {run_dir}",
+          file=sys.stderr)
+    for method in created:
+        method_run = MethodRun(method.name, method)
+        evaluate_method(method_run, test_set, mask_set, run_dir, MetricProtocol(**config.protocol),
+                        lpips_model, samples, progress=not args.no_progress)
+    provenance["status"] = "complete"
+    provenance["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    write_json(run_dir / "run.json", provenance)
+    print(summary_table(run_dir))
+    if args.report:
+        from bench.report import render_report
+
+        report = render_report(run_dir, Path(args.report))
+        print(f"report: {report}")
+    return run_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        run(args)
+    except (DataNotFoundError, MaskError, methods.MethodError, RunError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished items are stored; run again with the same --out "
+              "(or --resume) to continue", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""Aggregates of stored scores: per method × metric × bucket means, latency statistics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.records import read_scores
+from datasets.masks import BUCKET_ORDER
+
+TABLE_METRICS = ("psnr", "ssim", "l1")
+METRIC_LABELS = {"psnr": "PSNR (dB)", "ssim": "SSIM", "l1": "mean ℓ1 (%)", "lpips": "LPIPS"}
+HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "l1": False, "lpips": False}
+
+
+def bucket_means(scores: pd.DataFrame) -> pd.DataFrame:
+    """Mean and count per (method, metric, bucket), buckets in ascending hole ratio."""
+    finite = scores[np.isfinite(scores["value"])]
+    table = finite.groupby(["method", "metric", "bucket"])["value"].agg(["mean", "count"]).reset_index()
+    table["bucket_order"] = table["bucket"].map(BUCKET_ORDER)
+    return table.sort_values(["metric", "bucket_order", "method"]).reset_index(drop=True)
+
+
+def latency_stats(latency: pd.DataFrame) -> pd.DataFrame:
+    """Median and interquartile range of ms per image, per method."""
+    grouped = latency.groupby("method")["ms"]
+    return pd.DataFrame({
+        "median_ms": grouped.median(),
+        "q25_ms": grouped.quantile(0.25),
+        "q75_ms": grouped.quantile(0.75),
+        "n": grouped.count(),
+    }).reset_index()
+
+
+def summary_table(run_dir: Path) -> str:
+    """The Table 1 layout as text: metric × bucket rows, one column per method."""
+    means = bucket_means(read_scores(run_dir / "scores.csv"))
+    means = means[means["metric"].isin(TABLE_METRICS)]
+    if means.empty:
+        return "no scores stored"
+    wide = means.pivot_table(index=["metric", "bucket_order", "bucket"], columns="method", values="mean")
+    wide = wide.reindex(sorted(wide.index, key=lambda k: (TABLE_METRICS.index(k[0]), k[1])))
+    wide.index = [f"{METRIC_LABELS[m]} {b}" for m, _, b in wide.index]
+    return wide.to_string(float_format=lambda v: f"{v:.3f}")

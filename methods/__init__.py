@@ -1,0 +1,16 @@
+"""Inpainting methods behind one interface; see `methods.base.Method`."""
+
+from methods import opencv_fill, patchmatch  # noqa: F401  (registers the methods)
+from methods.base import Method, check_inputs, composite
+from methods.registry import MethodError, UnknownMethodError, available, create, register
+
+__all__ = [
+    "Method",
+    "MethodError",
+    "UnknownMethodError",
+    "available",
+    "check_inputs",
+    "composite",
+    "create",
+    "register",
+]

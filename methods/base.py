@@ -1,0 +1,62 @@
+"""The one method interface: N×3×H×W images in [0,1], N×1×H×W masks with 1 = known, 0 = hole."""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+import torch
+from torch import Tensor
+
+
+def composite(image: Tensor, mask: Tensor, output: Tensor) -> Tensor:
+    """I_comp = M ⊙ I_in + (1 − M) ⊙ I_out (LBAM paper, Sec. 4 / official test script).
+
+    The single place where known pixels are copied back before scoring.
+    """
+    return mask * image + (1.0 - mask) * output
+
+
+def check_inputs(image: Tensor, mask: Tensor) -> None:
+    """Raise a ValueError that names the problem when inputs break the interface."""
+    if not isinstance(image, Tensor) or not isinstance(mask, Tensor):
+        raise TypeError("image and mask must be torch tensors")
+    if image.ndim != 4 or image.shape[1] != 3:
+        raise ValueError(f"image must be N×3×H×W, got shape {tuple(image.shape)}")
+    if mask.ndim != 4 or mask.shape[1] != 1:
+        raise ValueError(f"mask must be N×1×H×W, got shape {tuple(mask.shape)}")
+    if mask.shape[0] != image.shape[0] or mask.shape[2:] != image.shape[2:]:
+        raise ValueError(
+            f"mask shape {tuple(mask.shape)} does not match image shape {tuple(image.shape)}"
+        )
+    if image.dtype != torch.float32 or mask.dtype != torch.float32:
+        raise ValueError(f"image and mask must be float32, got {image.dtype} and {mask.dtype}")
+    if image.numel() and (image.min() < 0 or image.max() > 1):
+        raise ValueError("image values must lie in [0, 1]")
+    if not torch.all((mask == 0) | (mask == 1)):
+        raise ValueError("mask must be binary: 1 = known pixel, 0 = hole")
+
+
+class Method(abc.ABC):
+    """An inpainting method. Subclasses implement `predict`; `inpaint` composites."""
+
+    name: str = "method"
+    learned: bool = False
+
+    def __init__(self, device: str | torch.device = "cpu") -> None:
+        self.device = torch.device(device)
+
+    @abc.abstractmethod
+    def predict(self, image: Tensor, mask: Tensor) -> Tensor:
+        """The method's raw output (N×3×H×W in [0,1]) before known pixels are copied back."""
+
+    def inpaint(self, image: Tensor, mask: Tensor) -> Tensor:
+        check_inputs(image, mask)
+        return composite(image, mask, self.predict(image, mask))
+
+    def options(self) -> dict[str, Any]:
+        """Every option that changes the output; recorded with the results."""
+        return {}
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "learned": self.learned, "options": self.options()}

@@ -1,0 +1,45 @@
+"""OpenCV fills: Telea 2004 (`telea`) and Navier–Stokes, Bertalmio et al. 2001 (`ns`), via cv2.inpaint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from methods.classical import PerImageUint8Method, refuse_checkpoint
+from methods.registry import MethodError, register
+
+_FLAGS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
+
+
+class OpenCVFill(PerImageUint8Method):
+    def __init__(self, name: str, device: str = "cpu", radius: float = 3.0) -> None:
+        super().__init__(device)
+        if radius <= 0:
+            raise MethodError(f"{name}: radius must be positive, got {radius}")
+        self.name = name
+        self.radius = float(radius)
+
+    def fill_uint8(self, rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        # cv2.inpaint fills the non-zero pixels of its mask; channels are filled independently.
+        return cv2.inpaint(rgb, hole, self.radius, _FLAGS[self.name])
+
+    def options(self) -> dict[str, float]:
+        return {"radius": self.radius}
+
+
+@register("telea")
+def create_telea(
+    device: str = "cpu", checkpoint: str | Path | None = None, radius: float = 3.0
+) -> OpenCVFill:
+    refuse_checkpoint("telea", checkpoint)
+    return OpenCVFill("telea", device, radius)
+
+
+@register("ns")
+def create_ns(
+    device: str = "cpu", checkpoint: str | Path | None = None, radius: float = 3.0
+) -> OpenCVFill:
+    refuse_checkpoint("ns", checkpoint)
+    return OpenCVFill("ns", device, radius)

@@ -1,0 +1,46 @@
+"""PatchMatch fill (Barnes et al., SIGGRAPH 2009), the paper's PM baseline, via pypatchmatch.
+
+`patch_size` is the patch radius: patches span (2·patch_size+1)² pixels (default 7×7).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from methods.classical import PerImageUint8Method, refuse_checkpoint
+from methods.registry import register
+
+
+class PatchMatch(PerImageUint8Method):
+    name = "patchmatch"
+
+    def __init__(self, device: str = "cpu", patch_size: int = 3, seed: int = 0) -> None:
+        super().__init__(device)
+        from patchmatch import patch_match  # the native library is loaded on first use
+
+        if not patch_match.patchmatch_available:
+            raise RuntimeError(
+                "the pypatchmatch native library could not be loaded; "
+                "reinstall it with `pip install --force-reinstall pypatchmatch`"
+            )
+        self._lib = patch_match
+        self.patch_size = int(patch_size)
+        self.seed = int(seed)
+
+    def fill_uint8(self, rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        # Re-seeding per image makes every image's result independent of the order of the run.
+        self._lib.set_random_seed(self.seed)
+        return self._lib.inpaint(rgb, hole, patch_size=self.patch_size)
+
+    def options(self) -> dict[str, int]:
+        return {"patch_size": self.patch_size, "seed": self.seed}
+
+
+@register("patchmatch")
+def create_patchmatch(
+    device: str = "cpu", checkpoint: str | Path | None = None, patch_size: int = 3, seed: int = 0
+) -> PatchMatch:
+    refuse_checkpoint("patchmatch", checkpoint)
+    return PatchMatch(device, patch_size, seed)

@@ -1,0 +1,55 @@
+"""A small registry in the style of timm: `create(name, **options)`, `available()`."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from methods.base import Method
+
+_FACTORIES: dict[str, Callable[..., Method]] = {}
+
+
+class MethodError(ValueError):
+    """A method cannot be created as asked; the message says why."""
+
+
+class UnknownMethodError(MethodError):
+    pass
+
+
+def register(name: str) -> Callable[[Callable[..., Method]], Callable[..., Method]]:
+    def add(factory: Callable[..., Method]) -> Callable[..., Method]:
+        if name in _FACTORIES:
+            raise ValueError(f"method {name!r} is registered twice")
+        _FACTORIES[name] = factory
+        return factory
+
+    return add
+
+
+def available() -> list[str]:
+    return sorted(_FACTORIES)
+
+
+def create(
+    name: str, device: str = "cpu", checkpoint: str | Path | None = None, **options: Any
+) -> Method:
+    if name not in _FACTORIES:
+        close = difflib.get_close_matches(name, available(), n=3, cutoff=0.4)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise UnknownMethodError(
+            f"unknown method {name!r}.{hint} Available: {', '.join(available())}."
+        )
+    factory = _FACTORIES[name]
+    try:
+        inspect.signature(factory).bind(device=device, checkpoint=checkpoint, **options)
+    except TypeError as error:
+        accepted = [p for p in inspect.signature(factory).parameters if p not in ("device", "checkpoint")]
+        raise MethodError(
+            f"{name}: {error}; its options are: {', '.join(accepted) or 'none'}"
+        ) from None
+    return factory(device=device, checkpoint=checkpoint, **options)
