@@ -105,9 +105,9 @@ def evaluate_method(
     done = completed_items(run_dir)
     samples_wanted = {(p.image_index, p.mask_index) for p in samples or []}
     todo = [
-        pair for pair in all_pairs(test_set, mask_set)
-        if (run.name, test_set.image_ids[pair.image_index], mask_set.mask_ids[pair.mask_index])
-        not in done
+        pair
+        for pair in all_pairs(test_set, mask_set)
+        if (run.name, test_set.image_ids[pair.image_index], mask_set.mask_ids[pair.mask_index]) not in done
     ]
     run.done = len(all_pairs(test_set, mask_set)) - len(todo)
     if not todo:
@@ -148,9 +148,16 @@ def evaluate_method(
                 "hole_ratio": round(mask_set.hole_ratios[pair.mask_index], 6),
             }
             scores_out.append({**base, "metric": m, "value": float(scores[m][0])} for m in METRICS)
-            latency_out.append([{
-                "method": run.name, "image_id": image_id, "mask_id": mask_id,
-                "ms": round(milliseconds, 4), "device": str(device),
-            }])
+            latency_out.append(
+                [
+                    {
+                        "method": run.name,
+                        "image_id": image_id,
+                        "mask_id": mask_id,
+                        "ms": round(milliseconds, 4),
+                        "device": str(device),
+                    }
+                ]
+            )
             run.computed += 1
             bar.set_postfix(psnr=f"{float(scores['psnr'][0]):.2f}", ms=f"{milliseconds:.0f}")

@@ -70,7 +70,7 @@ def gaussian_filter_matrix(
     weights /= weights.sum()
     matrix = torch.zeros(size, size, dtype=torch.float64)
     rows = torch.arange(size)
-    for offset, weight in zip(range(-radius, radius + 1), weights):
+    for offset, weight in zip(range(-radius, radius + 1), weights, strict=True):
         cols = rows + offset
         # scipy 'reflect' is half-sample symmetric: (d c b a | a b c d | d c b a)
         while bool(((cols < 0) | (cols >= size)).any()):
@@ -158,9 +158,7 @@ def score_batch(
     if lpips_model is not None:  # LPIPS is defined on RGB, whatever `protocol.color` says
         rgb = MetricProtocol(quantize_8bit=protocol.quantize_8bit)
         with torch.inference_mode():
-            value = lpips_model(
-                prepare(scored.clamp(0, 1), rgb), prepare(image, rgb), normalize=True
-            )
+            value = lpips_model(prepare(scored.clamp(0, 1), rgb), prepare(image, rgb), normalize=True)
         scores["lpips"] = value.flatten().float()
     else:
         scores["lpips"] = torch.full((image.shape[0],), math.nan)

@@ -22,8 +22,17 @@ from bench.metrics import METRICS
 SCORE_COLUMNS = ("method", "dataset", "image_id", "mask_id", "bucket", "hole_ratio", "metric", "value")
 LATENCY_COLUMNS = ("method", "image_id", "mask_id", "ms", "device")
 PACKAGES = (
-    "torch", "torchvision", "numpy", "opencv-python-headless", "scikit-image", "scikit-learn",
-    "pandas", "lpips", "pypatchmatch", "pillow", "inpaint-bench",
+    "torch",
+    "torchvision",
+    "numpy",
+    "opencv-python-headless",
+    "scikit-image",
+    "scikit-learn",
+    "pandas",
+    "lpips",
+    "pypatchmatch",
+    "pillow",
+    "inpaint-bench",
 )
 
 
@@ -70,7 +79,10 @@ def git_commit(folder: Path | None = None) -> str:
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=folder, capture_output=True, text=True, check=True,
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -122,7 +134,8 @@ def completed_items(run_dir: Path) -> set[tuple[str, str, str]]:
     complete = set(counts[counts == len(METRICS)].index)
     latency = (
         pd.read_csv(latency_path, on_bad_lines="skip", dtype={"image_id": str, "mask_id": str})
-        if latency_path.exists() else pd.DataFrame(columns=list(LATENCY_COLUMNS))
+        if latency_path.exists()
+        else pd.DataFrame(columns=list(LATENCY_COLUMNS))
     )
     complete &= set(map(tuple, latency[key].itertuples(index=False)))
     keep_scores = scores[[k in complete for k in map(tuple, scores[key].itertuples(index=False))]]

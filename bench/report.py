@@ -46,18 +46,24 @@ def table1_rows(means: pd.DataFrame, method_names: list[str]) -> list[dict[str, 
             bucket = bucket_label(low_high)
             subset = means[(means.metric == metric) & (means.bucket == bucket)].set_index("method")
             present = subset["mean"] if len(subset) else pd.Series(dtype=float)
-            best = (present.idxmax() if HIGHER_IS_BETTER[metric] else present.idxmin()) if len(present) else None
+            best = (
+                (present.idxmax() if HIGHER_IS_BETTER[metric] else present.idxmin()) if len(present) else None
+            )
             cells = []
             for method in method_names:
                 value = float(present[method]) if method in present.index else None
                 reference = paper.table1_value(method, metric, bucket)
-                cells.append(Cell(
-                    ours=fmt.format(value) if value is not None else "–",
-                    n=int(subset.loc[method, "count"]) if method in subset.index else 0,
-                    paper=fmt.format(reference) if reference is not None else "",
-                    delta=f"{value - reference:+.2f}" if value is not None and reference is not None else "",
-                    best=method == best,
-                ))
+                cells.append(
+                    Cell(
+                        ours=fmt.format(value) if value is not None else "–",
+                        n=int(subset.loc[method, "count"]) if method in subset.index else 0,
+                        paper=fmt.format(reference) if reference is not None else "",
+                        delta=f"{value - reference:+.2f}"
+                        if value is not None and reference is not None
+                        else "",
+                        best=method == best,
+                    )
+                )
             rows.append({"metric": METRIC_LABELS[metric], "bucket": bucket, "cells": cells})
     return rows
 
@@ -85,13 +91,19 @@ def sample_grid(run_dir: Path, assets: Path, relative: str, method_names: list[s
         examples = []
         for example in sorted(p for p in bucket_folder.iterdir() if p.is_dir()):
             tiles = []
-            for name, label in [("input", "input"), *[(m, m) for m in method_names], ("ground_truth", "ground truth")]:
+            for name, label in [
+                ("input", "input"),
+                *[(m, m) for m in method_names],
+                ("ground_truth", "ground truth"),
+            ]:
                 source = example / f"{name}.png"
                 if source.is_file():
                     target = assets / "samples" / bucket_folder.name / example.name / source.name
                     target.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(source, target)
-                    tiles.append({"label": label, "src": f"{relative}/{target.relative_to(assets).as_posix()}"})
+                    tiles.append(
+                        {"label": label, "src": f"{relative}/{target.relative_to(assets).as_posix()}"}
+                    )
             examples.append({"name": example.name, "tiles": tiles})
         grid.append({"bucket": bucket_label(BUCKETS[order]), "examples": examples})
     return grid
@@ -124,21 +136,29 @@ def render_report(run_dir: Path, out: Path) -> Path:
     for metric in TABLE_METRICS:
         if (means.metric == metric).any():
             plot_metric_by_bucket(means, metric, assets / f"{metric}_by_bucket.png")
-            plots.append({"title": f"{METRIC_LABELS[metric]} by hole ratio",
-                          "src": f"{relative}/{metric}_by_bucket.png"})
+            plots.append(
+                {
+                    "title": f"{METRIC_LABELS[metric]} by hole ratio",
+                    "src": f"{relative}/{metric}_by_bucket.png",
+                }
+            )
     dataset = provenance["dataset"]["name"]
-    html = template_environment().get_template("index.html.j2").render(
-        run_id=run_dir.name,
-        provenance=provenance,
-        dataset=dataset,
-        comparable=dataset in ("places",),
-        method_names=method_names,
-        paper_names=[paper.PAPER_METHOD_NAMES.get(m, "") for m in method_names],
-        table1=table1_rows(means, method_names),
-        latency=latency_stats(latency).to_dict("records") if len(latency) else [],
-        grid=sample_grid(run_dir, assets, relative, method_names),
-        plots=plots,
-        bucket_count=len(BUCKET_ORDER),
+    html = (
+        template_environment()
+        .get_template("index.html.j2")
+        .render(
+            run_id=run_dir.name,
+            provenance=provenance,
+            dataset=dataset,
+            comparable=dataset in ("places",),
+            method_names=method_names,
+            paper_names=[paper.PAPER_METHOD_NAMES.get(m, "") for m in method_names],
+            table1=table1_rows(means, method_names),
+            latency=latency_stats(latency).to_dict("records") if len(latency) else [],
+            grid=sample_grid(run_dir, assets, relative, method_names),
+            plots=plots,
+            bucket_count=len(BUCKET_ORDER),
+        )
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")

@@ -29,6 +29,7 @@ EXIT_BAD_INPUT = 2
 class RunError(ValueError):
     """A command line that cannot be carried out; the message says why."""
 
+
 # Settings that must be equal for a run folder to be resumed (methods may be added).
 RESUMABLE_KEYS = ("dataset", "masks", "masks_per_bucket", "size", "seed", "protocol")
 
@@ -51,30 +52,58 @@ class RunConfig:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m bench.run", description=__doc__,
+        prog="python -m bench.run",
+        description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--methods", default="all",
-                        help=f"comma-separated methods or 'all' (available: {', '.join(methods.available())})")
+    parser.add_argument(
+        "--methods",
+        default="all",
+        help=f"comma-separated methods or 'all' (available: {', '.join(methods.available())})",
+    )
     parser.add_argument("--dataset", default="demo", help="demo | folder:PATH | paris | places")
-    parser.add_argument("--data-root", default=None,
-                        help="folder holding paris/ or places365/ (default: $BENCH_DATA_ROOT)")
-    parser.add_argument("--masks", default="free_form",
-                        help=f"mask generator ({', '.join(GENERATORS)}) or folder:PATH of mask PNGs (white = hole)")
-    parser.add_argument("--masks-per-bucket", type=int, default=2,
-                        help="masks in each hole-ratio bucket; every test image is paired with every mask")
-    parser.add_argument("--checkpoint", action="append", default=[], metavar="NAME=PATH",
-                        help="checkpoint of a learned method (repeatable)")
+    parser.add_argument(
+        "--data-root", default=None, help="folder holding paris/ or places365/ (default: $BENCH_DATA_ROOT)"
+    )
+    parser.add_argument(
+        "--masks",
+        default="free_form",
+        help=f"mask generator ({', '.join(GENERATORS)}) or folder:PATH of mask PNGs (white = hole)",
+    )
+    parser.add_argument(
+        "--masks-per-bucket",
+        type=int,
+        default=2,
+        help="masks in each hole-ratio bucket; every test image is paired with every mask",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="checkpoint of a learned method (repeatable)",
+    )
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 …")
     parser.add_argument("--seed", type=int, default=0, help="seed of the mask set and of random methods")
     parser.add_argument("--size", type=int, default=256, help="test crop size (default 256)")
-    parser.add_argument("--target", choices=["composite", "raw"], default="composite",
-                        help="score the composite (default, as the official test script) or the raw output")
+    parser.add_argument(
+        "--target",
+        choices=["composite", "raw"],
+        default="composite",
+        help="score the composite (default, as the official test script) or the raw output",
+    )
     parser.add_argument("--quantize-8bit", action="store_true", help="round outputs to 8 bit before scoring")
-    parser.add_argument("--color", choices=["rgb", "y"], default="rgb", help="score RGB (default) or BT.601 luma")
-    parser.add_argument("--lpips-weights", default=None,
-                        help="ImageNet AlexNet weights for LPIPS (default: the torchvision cache file)")
-    parser.add_argument("--out", default=None, help="run folder (default runs/<timestamp>); an existing one is resumed")
+    parser.add_argument(
+        "--color", choices=["rgb", "y"], default="rgb", help="score RGB (default) or BT.601 luma"
+    )
+    parser.add_argument(
+        "--lpips-weights",
+        default=None,
+        help="ImageNet AlexNet weights for LPIPS (default: the torchvision cache file)",
+    )
+    parser.add_argument(
+        "--out", default=None, help="run folder (default runs/<timestamp>); an existing one is resumed"
+    )
     parser.add_argument("--resume", action="store_true", help="resume the most recent run folder in runs/")
     parser.add_argument("--report", default="reports/index.html", help="report to write ('' for none)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -102,15 +131,24 @@ def parse_checkpoints(items: list[str]) -> dict[str, str]:
 
 
 def build_config(args: argparse.Namespace) -> RunConfig:
-    names = methods.available() if args.methods == "all" else [
-        m.strip() for m in args.methods.split(",") if m.strip()
-    ]
+    names = (
+        methods.available()
+        if args.methods == "all"
+        else [m.strip() for m in args.methods.split(",") if m.strip()]
+    )
     protocol = MetricProtocol(args.target, args.quantize_8bit, args.color)
     return RunConfig(
-        methods=names, dataset=args.dataset, data_root=args.data_root, masks=args.masks,
-        masks_per_bucket=args.masks_per_bucket, size=args.size, seed=args.seed,
-        device=resolve_device(args.device), checkpoints=parse_checkpoints(args.checkpoint),
-        protocol=protocol.as_dict(), lpips_weights=args.lpips_weights,
+        methods=names,
+        dataset=args.dataset,
+        data_root=args.data_root,
+        masks=args.masks,
+        masks_per_bucket=args.masks_per_bucket,
+        size=args.size,
+        seed=args.seed,
+        device=resolve_device(args.device),
+        checkpoints=parse_checkpoints(args.checkpoint),
+        protocol=protocol.as_dict(),
+        lpips_weights=args.lpips_weights,
     )
 
 
@@ -150,10 +188,15 @@ def run(args: argparse.Namespace) -> Path:
     config = build_config(args)
     run_dir = choose_run_dir(args)
     previous = check_resumable(run_dir, config)
-    created = [methods.create(
-        name, device=config.device, checkpoint=config.checkpoints.get(name),
-        **({"seed": config.seed} if name == "patchmatch" else {}),
-    ) for name in config.methods]
+    created = [
+        methods.create(
+            name,
+            device=config.device,
+            checkpoint=config.checkpoints.get(name),
+            **({"seed": config.seed} if name == "patchmatch" else {}),
+        )
+        for name in config.methods
+    ]
     unknown = set(config.checkpoints) - set(config.methods)
     if unknown:
         raise RunError(f"--checkpoint given for methods not in --methods: {', '.join(sorted(unknown))}")
@@ -176,11 +219,19 @@ def run(args: argparse.Namespace) -> Path:
         "methods": {m.name: m.describe() for m in created},
         "checkpoints_sha256": {n: sha256_file(p) for n, p in config.checkpoints.items()},
         "seeds": {"masks": config.seed, "methods": config.seed},
-        "dataset": {"name": test_set.name, "description": test_set.description,
-                    "images": len(test_set), "sha256": test_set.sha256,
-                    "skipped": test_set.skipped},
-        "mask_set": {"source": mask_set.source, "masks": len(mask_set), "sha256": mask_set.sha256,
-                     "skipped": mask_set.skipped},
+        "dataset": {
+            "name": test_set.name,
+            "description": test_set.description,
+            "images": len(test_set),
+            "sha256": test_set.sha256,
+            "skipped": test_set.skipped,
+        },
+        "mask_set": {
+            "source": mask_set.source,
+            "masks": len(mask_set),
+            "sha256": mask_set.sha256,
+            "skipped": mask_set.skipped,
+        },
         "lpips": lpips_note,
         "device": config.device,
         "threads": torch.get_num_threads(),
@@ -197,12 +248,22 @@ def run(args: argparse.Namespace) -> Path:
 
     samples = sample_pairs(test_set, mask_set, config.samples_per_bucket)
     save_sample_inputs(run_dir, test_set, mask_set, samples)
-    print(f"{len(test_set)} images × {len(mask_set)} masks × {len(created)} methods → {run_dir}",
-          file=sys.stderr)
+    print(
+        f"{len(test_set)} images × {len(mask_set)} masks × {len(created)} methods → {run_dir}",
+        file=sys.stderr,
+    )
     for method in created:
         method_run = MethodRun(method.name, method)
-        evaluate_method(method_run, test_set, mask_set, run_dir, MetricProtocol(**config.protocol),
-                        lpips_model, samples, progress=not args.no_progress)
+        evaluate_method(
+            method_run,
+            test_set,
+            mask_set,
+            run_dir,
+            MetricProtocol(**config.protocol),
+            lpips_model,
+            samples,
+            progress=not args.no_progress,
+        )
     provenance["status"] = "complete"
     provenance["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     write_json(run_dir / "run.json", provenance)
@@ -223,8 +284,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("\ninterrupted: finished items are stored; run again with the same --out "
-              "(or --resume) to continue", file=sys.stderr)
+        print(
+            "\ninterrupted: finished items are stored; run again with the same --out "
+            "(or --resume) to continue",
+            file=sys.stderr,
+        )
         return 130
     return 0
 

@@ -26,12 +26,14 @@ def bucket_means(scores: pd.DataFrame) -> pd.DataFrame:
 def latency_stats(latency: pd.DataFrame) -> pd.DataFrame:
     """Median and interquartile range of ms per image, per method."""
     grouped = latency.groupby("method")["ms"]
-    return pd.DataFrame({
-        "median_ms": grouped.median(),
-        "q25_ms": grouped.quantile(0.25),
-        "q75_ms": grouped.quantile(0.75),
-        "n": grouped.count(),
-    }).reset_index()
+    return pd.DataFrame(
+        {
+            "median_ms": grouped.median(),
+            "q25_ms": grouped.quantile(0.25),
+            "q75_ms": grouped.quantile(0.75),
+            "n": grouped.count(),
+        }
+    ).reset_index()
 
 
 def summary_table(run_dir: Path) -> str:

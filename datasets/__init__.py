@@ -37,11 +37,12 @@ def load_test_set(spec: str, data_root: str | Path | None = None, size: int = 25
             raise DataNotFoundError(f"image folder {folder} does not exist")
         files = list_images(folder)
         if not files:
-            raise DataNotFoundError(
-                f"image folder {folder} holds no image (.jpg, .jpeg, .png, .webp, .bmp)"
-            )
+            raise DataNotFoundError(f"image folder {folder} holds no image (.jpg, .jpeg, .png, .webp, .bmp)")
         test_set = crops_from_files(
-            f"folder:{folder.name}", files, folder, size,
+            f"folder:{folder.name}",
+            files,
+            folder,
+            size,
             f"{len(files)} files of {folder}; short side → {size}, centre crop",
         )
     elif spec == "paris":

@@ -12,7 +12,6 @@ import numpy as np
 from PIL import Image
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
-MIN_SHORT_SIDE = 64  # below this a 256 crop would be mostly interpolation
 
 
 class ImageReadError(ValueError):
@@ -84,7 +83,7 @@ class TestSet:
     @property
     def sha256(self) -> str:
         digest = hashlib.sha256()
-        for image_id, image in zip(self.image_ids, self.images):
+        for image_id, image in zip(self.image_ids, self.images, strict=True):
             digest.update(image_id.encode())
             digest.update(image.tobytes())
         return digest.hexdigest()
@@ -104,7 +103,7 @@ def crops_from_files(
         except ImageReadError as error:
             skipped.append((str(path.relative_to(root)), str(error)))
             continue
-        if min(rgb.shape[:2]) < MIN_SHORT_SIDE:
+        if min(rgb.shape[:2]) < size / 4:  # a crop of it would be mostly interpolation
             skipped.append((str(path.relative_to(root)), f"too small ({rgb.shape[1]}×{rgb.shape[0]})"))
             continue
         if min(rgb.shape[:2]) < size:

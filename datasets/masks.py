@@ -79,7 +79,8 @@ def free_form_mask(seed: int, index: int, size: int = 256) -> np.ndarray:
         angle_min = mean_angle - rng.uniform(0, angle_range)
         angle_max = mean_angle + rng.uniform(0, angle_range)
         angles = [
-            2 * math.pi - rng.uniform(angle_min, angle_max) if i % 2 == 0
+            2 * math.pi - rng.uniform(angle_min, angle_max)
+            if i % 2 == 0
             else rng.uniform(angle_min, angle_max)
             for i in range(vertices_count)
         ]
@@ -116,7 +117,7 @@ class MaskSet:
     @property
     def sha256(self) -> str:
         digest = hashlib.sha256()
-        for mask_id, mask in zip(self.mask_ids, self.masks):
+        for mask_id, mask in zip(self.mask_ids, self.masks, strict=True):
             digest.update(mask_id.encode())
             digest.update(np.packbits(mask < 0.5).tobytes())
         return digest.hexdigest()
@@ -229,8 +230,7 @@ def load_mask_folder(folder: str | Path, size: int = 256, per_bucket: int | None
         labels.append(label)
     if not masks:
         raise MaskError(
-            f"mask folder {folder}: no usable mask with a hole ratio in (0.1, 0.5] "
-            f"({len(skipped)} skipped)"
+            f"mask folder {folder}: no usable mask with a hole ratio in (0.1, 0.5] ({len(skipped)} skipped)"
         )
     order = np.argsort([BUCKET_ORDER[label] for label in labels], kind="stable")
     return MaskSet(

@@ -14,8 +14,16 @@ from datasets.images import IMAGE_SUFFIXES, TestSet, crops_from_files
 from datasets.splits import DataNotFoundError, split_validation_test
 
 CATEGORIES = (
-    "apartment_building_outdoor", "beach", "house", "ocean", "sky",
-    "throne_room", "tower", "tundra", "valley", "wheat_field",
+    "apartment_building_outdoor",
+    "beach",
+    "house",
+    "ocean",
+    "sky",
+    "throne_room",
+    "tower",
+    "tundra",
+    "valley",
+    "wheat_field",
 )
 TRAIN_PER_CATEGORY = 5000
 
@@ -105,6 +113,9 @@ def load_places(data_root: Path, size: int = 256, split: str = "test") -> TestSe
     root, per_category = category_files(data_root, split)
     files = [path for category in CATEGORIES for path in per_category[category]]
     return crops_from_files(
-        "places", files, root, size,
+        "places",
+        files,
+        root,
+        size,
         f"Places365-standard, 10 LBAM categories, {split} split ({len(files)} files)",
     )

@@ -26,9 +26,7 @@ def check_inputs(image: Tensor, mask: Tensor) -> None:
     if mask.ndim != 4 or mask.shape[1] != 1:
         raise ValueError(f"mask must be N×1×H×W, got shape {tuple(mask.shape)}")
     if mask.shape[0] != image.shape[0] or mask.shape[2:] != image.shape[2:]:
-        raise ValueError(
-            f"mask shape {tuple(mask.shape)} does not match image shape {tuple(image.shape)}"
-        )
+        raise ValueError(f"mask shape {tuple(mask.shape)} does not match image shape {tuple(image.shape)}")
     if image.dtype != torch.float32 or mask.dtype != torch.float32:
         raise ValueError(f"image and mask must be float32, got {image.dtype} and {mask.dtype}")
     if image.numel() and (image.min() < 0 or image.max() > 1):

@@ -27,6 +27,6 @@ class PerImageUint8Method(Method):
         rgb = (image.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8)
         rgb = rgb.permute(0, 2, 3, 1).numpy()
         holes = (mask.detach().cpu()[:, 0] < 0.5).numpy().astype(np.uint8)
-        filled = [self.fill_uint8(np.ascontiguousarray(r), h) for r, h in zip(rgb, holes)]
+        filled = [self.fill_uint8(np.ascontiguousarray(r), h) for r, h in zip(rgb, holes, strict=True)]
         out = torch.from_numpy(np.stack(filled)).permute(0, 3, 1, 2).float() / 255.0
         return out.to(image.device)

@@ -38,8 +38,6 @@ def create_telea(
 
 
 @register("ns")
-def create_ns(
-    device: str = "cpu", checkpoint: str | Path | None = None, radius: float = 3.0
-) -> OpenCVFill:
+def create_ns(device: str = "cpu", checkpoint: str | Path | None = None, radius: float = 3.0) -> OpenCVFill:
     refuse_checkpoint("ns", checkpoint)
     return OpenCVFill("ns", device, radius)

@@ -35,21 +35,15 @@ def available() -> list[str]:
     return sorted(_FACTORIES)
 
 
-def create(
-    name: str, device: str = "cpu", checkpoint: str | Path | None = None, **options: Any
-) -> Method:
+def create(name: str, device: str = "cpu", checkpoint: str | Path | None = None, **options: Any) -> Method:
     if name not in _FACTORIES:
         close = difflib.get_close_matches(name, available(), n=3, cutoff=0.4)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise UnknownMethodError(
-            f"unknown method {name!r}.{hint} Available: {', '.join(available())}."
-        )
+        raise UnknownMethodError(f"unknown method {name!r}.{hint} Available: {', '.join(available())}.")
     factory = _FACTORIES[name]
     try:
         inspect.signature(factory).bind(device=device, checkpoint=checkpoint, **options)
     except TypeError as error:
         accepted = [p for p in inspect.signature(factory).parameters if p not in ("device", "checkpoint")]
-        raise MethodError(
-            f"{name}: {error}; its options are: {', '.join(accepted) or 'none'}"
-        ) from None
+        raise MethodError(f"{name}: {error}; its options are: {', '.join(accepted) or 'none'}") from None
     return factory(device=device, checkpoint=checkpoint, **options)

@@ -1,0 +1,171 @@
+"""End to end: `python -m bench.run` on tiny inputs, records, resume, errors and the report."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from bench import report
+from bench.records import LATENCY_COLUMNS, SCORE_COLUMNS
+from bench.run import main
+
+TINY = ["--size", "64", "--masks-per-bucket", "1", "--no-progress"]
+
+
+def run_cli(tmp_path: Path, *extra: str, out: str = "run") -> int:
+    return main([*TINY, "--out", str(tmp_path / out), "--report", str(tmp_path / "index.html"), *extra])
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    tmp_path = tmp_path_factory.mktemp("bench")
+    assert run_cli(tmp_path, "--methods", "telea,ns") == 0
+    return tmp_path
+
+
+def test_run_writes_tidy_scores_latency_and_provenance(finished_run):
+    run_dir = finished_run / "run"
+    scores = pd.read_csv(run_dir / "scores.csv")
+    assert tuple(scores.columns) == SCORE_COLUMNS
+    assert len(scores) == 2 * 8 * 4 * 4  # methods × images × masks × metrics
+    assert set(scores.metric) == {"psnr", "ssim", "l1", "lpips"}
+    assert set(scores.bucket) == {"(0.1, 0.2]", "(0.2, 0.3]", "(0.3, 0.4]", "(0.4, 0.5]"}
+    assert scores[scores.metric == "lpips"].value.isna().all()  # no AlexNet weights here
+    psnr = scores[scores.metric == "psnr"]
+    assert psnr.value.between(5, 60).all()
+    latency = pd.read_csv(run_dir / "latency.csv")
+    assert tuple(latency.columns) == LATENCY_COLUMNS and len(latency) == 2 * 8 * 4
+    assert (latency.ms > 0).all()
+    provenance = json.loads((run_dir / "run.json").read_text())
+    assert provenance["status"] == "complete"
+    assert provenance["config"]["methods"] == ["telea", "ns"]
+    assert provenance["methods"]["telea"]["options"] == {"radius": 3.0}
+    assert len(provenance["dataset"]["sha256"]) == len(provenance["mask_set"]["sha256"]) == 64
+    for key in ("versions", "git_commit", "device", "seeds", "command", "lpips"):
+        assert key in provenance
+
+
+def test_same_command_gives_the_same_numbers(finished_run, tmp_path):
+    assert run_cli(tmp_path, "--methods", "telea,ns") == 0
+    first = pd.read_csv(finished_run / "run" / "scores.csv")
+    again = pd.read_csv(tmp_path / "run" / "scores.csv")
+    pd.testing.assert_frame_equal(first, again)
+
+
+def test_interrupted_run_resumes_without_recomputing_finished_items(finished_run, tmp_path):
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run / "run", run_dir)
+    full_scores = pd.read_csv(run_dir / "scores.csv")
+    full_latency = pd.read_csv(run_dir / "latency.csv")
+    # cut the files as a crash would: mid-item and mid-line
+    lines = (run_dir / "scores.csv").read_text().splitlines(keepends=True)
+    (run_dir / "scores.csv").write_text("".join(lines[:-6]) + lines[-6][:10])
+    latency_lines = (run_dir / "latency.csv").read_text().splitlines(keepends=True)
+    (run_dir / "latency.csv").write_text("".join(latency_lines[:-1]))
+    assert run_cli(tmp_path, "--methods", "telea,ns") == 0
+    resumed_scores = pd.read_csv(run_dir / "scores.csv")
+    resumed_latency = pd.read_csv(run_dir / "latency.csv")
+    key = ["method", "image_id", "mask_id", "metric"]
+    pd.testing.assert_frame_equal(
+        resumed_scores.sort_values(key).reset_index(drop=True),
+        full_scores.sort_values(key).reset_index(drop=True),
+    )
+    # finished items kept their stored timings: they were not run again
+    kept = full_latency.iloc[:-2]
+    merged = kept.merge(resumed_latency, on=["method", "image_id", "mask_id"], suffixes=("", "_new"))
+    assert len(merged) == len(kept) and (merged.ms == merged.ms_new).all()
+    assert len(resumed_latency) == len(full_latency)
+
+
+def test_resuming_with_other_settings_is_refused(finished_run, tmp_path, capsys):
+    import shutil
+
+    shutil.copytree(finished_run / "run", tmp_path / "run")
+    assert run_cli(tmp_path, "--methods", "telea", "--seed", "5") == 2
+    assert "other settings (seed)" in capsys.readouterr().err
+
+
+def test_missing_data_exits_2_with_the_layout_and_no_traceback(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.run",
+            "--dataset",
+            "paris",
+            "--data-root",
+            str(tmp_path),
+            "--methods",
+            "telea",
+            "--out",
+            str(tmp_path / "run"),
+            "--report",
+            "",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parents[1],
+    )
+    assert result.returncode == 2
+    assert "paris_eval_gt" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--methods", "teela"], "Did you mean telea"),
+        (["--methods", "telea", "--masks", "folder:/nonexistent"], "does not exist"),
+        (["--methods", "telea", "--checkpoint", "telea"], "NAME=PATH"),
+        (["--methods", "telea", "--device", "cuda:3"], "no CUDA device"),
+    ],
+)
+def test_bad_command_lines_exit_2_with_a_message(tmp_path, capsys, arguments, message):
+    if arguments[-1] == "cuda:3":
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("this machine has CUDA")
+    assert run_cli(tmp_path, *arguments) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_report_shows_both_tables_every_image_and_the_banner(finished_run):
+    html = (finished_run / "index.html").read_text()
+    table = html[html.index('id="table1-table"') : html.index("</table>", html.index('id="table1-table"'))]
+    assert table.count('<tr><td class="label">') == 12  # 3 metrics × 4 buckets
+    assert 'id="not-comparable"' in html
+    sources = re.findall(r'src="([^"]+)"', html)
+    assert len(sources) >= 3 + 4 * 2 * 4  # plots + buckets × examples × (input, 2 methods, gt)
+    for source in sources:
+        assert (finished_run / source).is_file(), source
+    assert "ground truth" in html and "telea" in html
+
+
+def test_report_escapes_text_that_comes_from_data(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(photos / "ok.png")
+    (photos / "<img src=x onerror=alert(1)>.png").write_bytes(b"junk")
+    assert run_cli(tmp_path, "--methods", "telea", "--dataset", f"folder:{photos}") == 0
+    html = (tmp_path / "index.html").read_text()
+    assert "<img src=x" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;.png" in html
+
+
+def test_report_command_rerenders_from_records(finished_run, tmp_path):
+    out = tmp_path / "again.html"
+    assert report.main([str(finished_run / "run"), "--out", str(out)]) == 0
+    assert 'id="table1-table"' in out.read_text()
+    assert report.main([str(tmp_path), "--out", str(out)]) == 2
