@@ -153,6 +153,11 @@ def render_report(run_dir: Path, out: Path) -> Path:
             comparable=dataset in ("places",),
             method_names=method_names,
             paper_names=[paper.PAPER_METHOD_NAMES.get(m, "") for m in method_names],
+            untrained=[
+                m
+                for m in method_names
+                if provenance["methods"].get(m, {}).get("options", {}).get("trained") is False
+            ],
             table1=table1_rows(means, method_names),
             latency=latency_stats(latency).to_dict("records") if len(latency) else [],
             grid=sample_grid(run_dir, assets, relative, method_names),

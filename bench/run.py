@@ -7,6 +7,7 @@ free-form masks) on every available method, writes runs/<timestamp>/ and reports
 from __future__ import annotations
 
 import argparse
+import ast
 import datetime as dt
 import sys
 from dataclasses import asdict, dataclass, field
@@ -48,6 +49,8 @@ class RunConfig:
     protocol: dict[str, Any] = field(default_factory=lambda: MetricProtocol().as_dict())
     lpips_weights: str | None = None
     samples_per_bucket: int = 2
+    method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    allow_untrained: bool = False
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -82,6 +85,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=[],
         metavar="NAME=PATH",
         help="checkpoint of a learned method (repeatable)",
+    )
+    parser.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="NAME.KEY=VALUE",
+        help="a method option, e.g. lbam.variant=paper or telea.radius=5 (repeatable)",
+    )
+    parser.add_argument(
+        "--allow-untrained",
+        action="store_true",
+        help="score learned methods that have no checkpoint (random weights; marked in the report)",
     )
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 …")
     parser.add_argument("--seed", type=int, default=0, help="seed of the mask set and of random methods")
@@ -130,6 +145,21 @@ def parse_checkpoints(items: list[str]) -> dict[str, str]:
     return checkpoints
 
 
+def parse_method_options(items: list[str]) -> dict[str, dict[str, Any]]:
+    options: dict[str, dict[str, Any]] = {}
+    for item in items:
+        target, sep, raw = item.partition("=")
+        name, dot, key = target.partition(".")
+        if not sep or not dot or not name or not key:
+            raise RunError(f"--option {item!r}: expected NAME.KEY=VALUE, e.g. lbam.variant=paper")
+        try:
+            value = ast.literal_eval(raw)  # numbers, booleans, quoted strings; never code
+        except (ValueError, SyntaxError):
+            value = raw
+        options.setdefault(name, {})[key] = value
+    return options
+
+
 def build_config(args: argparse.Namespace) -> RunConfig:
     names = (
         methods.available()
@@ -149,6 +179,8 @@ def build_config(args: argparse.Namespace) -> RunConfig:
         checkpoints=parse_checkpoints(args.checkpoint),
         protocol=protocol.as_dict(),
         lpips_weights=args.lpips_weights,
+        method_options=parse_method_options(args.option),
+        allow_untrained=args.allow_untrained,
     )
 
 
@@ -184,22 +216,43 @@ def check_resumable(run_dir: Path, config: RunConfig) -> dict[str, Any] | None:
     return stored
 
 
+def create_methods(config: RunConfig, every_method: bool) -> list[methods.Method]:
+    """Create the methods; learned ones without a checkpoint are refused unless --allow-untrained
+    (with --methods all they are left out with a note instead)."""
+    for flag, given in (("--checkpoint", config.checkpoints), ("--option", config.method_options)):
+        stray = set(given) - set(config.methods)
+        if stray:
+            raise RunError(f"{flag} given for methods not in --methods: {', '.join(sorted(stray))}")
+    created = []
+    for name in config.methods:
+        options = dict(config.method_options.get(name, {}))
+        if "seed" in methods.option_names(name):
+            options.setdefault("seed", config.seed)
+        method = methods.create(
+            name, device=config.device, checkpoint=config.checkpoints.get(name), **options
+        )
+        if method.learned and not method.trained and not config.allow_untrained:
+            if every_method:
+                print(
+                    f"note: {name} left out: no checkpoint (--checkpoint {name}=PATH, "
+                    "or --allow-untrained to score random weights)",
+                    file=sys.stderr,
+                )
+                continue
+            raise RunError(
+                f"{name} has no checkpoint: pass --checkpoint {name}=PATH (see the README, 'Checkpoints'), "
+                "or --allow-untrained to score its random initial weights (marked untrained in the report)"
+            )
+        created.append(method)
+    config.methods = [m.name for m in created]
+    return created
+
+
 def run(args: argparse.Namespace) -> Path:
     config = build_config(args)
     run_dir = choose_run_dir(args)
     previous = check_resumable(run_dir, config)
-    created = [
-        methods.create(
-            name,
-            device=config.device,
-            checkpoint=config.checkpoints.get(name),
-            **({"seed": config.seed} if name == "patchmatch" else {}),
-        )
-        for name in config.methods
-    ]
-    unknown = set(config.checkpoints) - set(config.methods)
-    if unknown:
-        raise RunError(f"--checkpoint given for methods not in --methods: {', '.join(sorted(unknown))}")
+    created = create_methods(config, every_method=args.methods == "all")
     test_set = load_test_set(config.dataset, config.data_root, config.size)
     mask_set = build_mask_set(config)
     lpips_model, lpips_note = None, "computed (AlexNet, v0.1)"

@@ -1,8 +1,8 @@
 """Inpainting methods behind one interface; see `methods.base.Method`."""
 
-from methods import opencv_fill, patchmatch  # noqa: F401  (registers the methods)
+from methods import lbam, opencv_fill, patchmatch, pconv  # noqa: F401  (registers the methods)
 from methods.base import Method, check_inputs, composite
-from methods.registry import MethodError, UnknownMethodError, available, create, register
+from methods.registry import MethodError, UnknownMethodError, available, create, option_names, register
 
 __all__ = [
     "Method",
@@ -12,5 +12,6 @@ __all__ = [
     "check_inputs",
     "composite",
     "create",
+    "option_names",
     "register",
 ]

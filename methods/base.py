@@ -40,6 +40,7 @@ class Method(abc.ABC):
 
     name: str = "method"
     learned: bool = False
+    trained: bool = True  # learned methods: False until weights are loaded
 
     def __init__(self, device: str | torch.device = "cpu") -> None:
         self.device = torch.device(device)

@@ -35,6 +35,13 @@ def available() -> list[str]:
     return sorted(_FACTORIES)
 
 
+def option_names(name: str) -> list[str]:
+    """The options `create(name, ...)` accepts besides device and checkpoint."""
+    if name not in _FACTORIES:
+        return []
+    return [p for p in inspect.signature(_FACTORIES[name]).parameters if p not in ("device", "checkpoint")]
+
+
 def create(name: str, device: str = "cpu", checkpoint: str | Path | None = None, **options: Any) -> Method:
     if name not in _FACTORIES:
         close = difflib.get_close_matches(name, available(), n=3, cutoff=0.4)

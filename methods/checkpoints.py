@@ -1,0 +1,79 @@
+"""Safe, strict checkpoint loading shared by the learned methods (always weights_only=True)."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from methods.registry import MethodError
+
+OWN_FORMAT = "inpaint-bench"
+
+
+class CheckpointError(MethodError):
+    """A checkpoint that is missing, unsafe or of the wrong layout; the message says which."""
+
+
+def load_file(path: str | Path) -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise CheckpointError(
+            f"{path.name}: refused to load: it holds objects other than tensors and plain "
+            f"containers, which torch.load(weights_only=True) does not execute ({error})"
+        ) from error
+    except (RuntimeError, EOFError, OSError) as error:
+        raise CheckpointError(f"{path.name}: not a readable PyTorch checkpoint ({error})") from error
+
+
+def describe_mismatch(module: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> str | None:
+    expected = module.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    misshaped = [
+        f"{k} (checkpoint {tuple(state[k].shape)}, model {tuple(expected[k].shape)})"
+        for k in expected
+        if k in state and isinstance(state[k], torch.Tensor) and state[k].shape != expected[k].shape
+    ]
+    problems = []
+    for label, names in (("missing", missing), ("unexpected", unexpected), ("misshaped", misshaped)):
+        if names:
+            shown = ", ".join(names[:5]) + (f" … and {len(names) - 5} more" if len(names) > 5 else "")
+            problems.append(f"{len(names)} {label} key(s): {shown}")
+    if not problems:
+        return None
+    return f"{source} does not fit this model: " + "; ".join(problems)
+
+
+def strict_load(module: nn.Module, state: Mapping[str, Any], source: str) -> None:
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{source} is not a state dict of tensors")
+    problem = describe_mismatch(module, state, source)
+    if problem:
+        raise CheckpointError(problem)
+    module.load_state_dict(state, strict=True)
+
+
+def own_checkpoint(data: Any) -> bool:
+    return isinstance(data, Mapping) and data.get("format") == OWN_FORMAT
+
+
+def merge_options(
+    name: str, defaults: Mapping[str, Any], stored: Mapping[str, Any], given: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Options of a project checkpoint override the defaults; an explicit option that contradicts
+    the checkpoint is an error (the weights would not fit or not mean what the option says)."""
+    for key, value in given.items():
+        if key in stored and stored[key] != value:
+            raise CheckpointError(
+                f"{name}: the checkpoint was made with {key}={stored[key]!r}, not {value!r}"
+            )
+    return {**defaults, **stored, **given}

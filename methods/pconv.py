@@ -1,0 +1,211 @@
+"""PConv: Image Inpainting for Irregular Holes Using Partial Convolutions (Liu et al., ECCV 2018).
+
+The U-Net for 256×256 inputs: encoder 7×7, 5×5, 5×5, 3×3 ×4 (stride 2; 64–512 channels; BN from
+layer 2; ReLU); decoder nearest ×2 upsampling of features and masks, skip concatenation, 3×3
+partial conv, BN, LeakyReLU(0.2); last layer without BN/activation, with bias. Module names follow
+the widely used community reimplementation (shared/reference/pconv_unet_naoto0804_state_dict.tsv).
+- variant="paper" (default): x' = W^T(X⊙M)·sum(1)/(sum(M)+1e-8) + b where sum(M) > 0, else 0;
+  m' = 1 where sum(M) > 0 (LBAM paper Eqs. 1–3; PConv paper Eqs. 1–2); images in [0,1].
+- variant="community": divides by sum(M) instead of multiplying by sum(1)/sum(M), and normalises
+  inputs with the ImageNet mean/std (outputs are de-normalised), so its checkpoints give its outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from methods.base import Method
+from methods.checkpoints import CheckpointError, load_file, merge_options, own_checkpoint, strict_load
+from methods.registry import MethodError, register
+
+VARIANTS = ("paper", "community")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+LAYERS = 7
+SIZE_MULTIPLE = 2**LAYERS
+
+
+@dataclass(frozen=True)
+class PConvConfig:
+    variant: str = "paper"
+    width: float = 1.0
+    freeze_encoder_bn: bool = False  # the fine-tuning stage (PConv paper Sec. 4.1)
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise MethodError(f"pconv: variant must be one of {VARIANTS}, got {self.variant!r}")
+        if not 0 < self.width <= 4:
+            raise MethodError(f"pconv: width must be in (0, 4], got {self.width}")
+
+
+class PartialConv(nn.Module):
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel: int, stride: int, bias: bool, variant: str
+    ) -> None:
+        super().__init__()
+        padding = kernel // 2
+        self.variant = variant
+        self.input_conv = nn.Conv2d(in_channels, out_channels, kernel, stride, padding, bias=bias)
+        nn.init.kaiming_normal_(self.input_conv.weight, a=0, mode="fan_in")
+        self.mask_conv = nn.Conv2d(in_channels, out_channels, kernel, stride, padding, bias=False)
+        nn.init.constant_(self.mask_conv.weight, 1.0)
+        self.mask_conv.weight.requires_grad_(False)
+        self.window = in_channels * kernel * kernel  # sum(1) over the sliding window
+
+    def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        bias = self.input_conv.bias
+        raw = self.input_conv(x * mask)
+        if bias is not None:
+            raw = raw - bias.view(1, -1, 1, 1)
+        with torch.no_grad():
+            mask_sum = self.mask_conv(mask)
+        updated = (mask_sum > 0).to(x.dtype)
+        if self.variant == "paper":
+            out = raw * (self.window / (mask_sum + 1e-8))
+        else:
+            out = raw / mask_sum.masked_fill(mask_sum == 0, 1.0)
+        if bias is not None:
+            out = out + bias.view(1, -1, 1, 1)
+        return out * updated, updated
+
+
+class PCBActiv(nn.Module):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel: int,
+        stride: int,
+        variant: str,
+        bn: bool = True,
+        activation: str | None = "relu",
+        bias: bool = False,
+    ) -> None:
+        super().__init__()
+        self.conv = PartialConv(in_channels, out_channels, kernel, stride, bias, variant)
+        if bn:
+            self.bn = nn.BatchNorm2d(out_channels)
+        self.activation = {"relu": nn.ReLU(), "leaky": nn.LeakyReLU(0.2), None: nn.Identity()}[activation]
+
+    def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        out, new_mask = self.conv(x, mask)
+        if hasattr(self, "bn"):
+            out = self.bn(out)
+        return self.activation(out), new_mask
+
+
+class PConvUNet(nn.Module):
+    """forward(image, mask) with a 3-channel image and a 3-channel mask (1 = known)."""
+
+    def __init__(self, config: PConvConfig = PConvConfig()) -> None:
+        super().__init__()
+        self.config = config
+        v = config.variant
+        c = [max(1, round(k * config.width)) for k in (64, 128, 256, 512, 512, 512, 512)]
+        kernels = (7, 5, 5, 3, 3, 3, 3)
+        self.enc_1 = PCBActiv(3, c[0], 7, 2, v, bn=False)
+        for i in range(1, LAYERS):
+            setattr(self, f"enc_{i + 1}", PCBActiv(c[i - 1], c[i], kernels[i], 2, v))
+        skip = [3, *c]  # what layer i of the decoder concatenates: the encoder output below it
+        for i in range(LAYERS, 1, -1):
+            setattr(self, f"dec_{i}", PCBActiv(c[i - 1] + skip[i - 1], c[i - 2], 3, 1, v, activation="leaky"))
+        self.dec_1 = PCBActiv(c[0] + 3, 3, 3, 1, v, bn=False, activation=None, bias=True)
+
+    def forward(self, image: Tensor, mask: Tensor) -> Tensor:
+        features, masks = [image], [mask]
+        for i in range(1, LAYERS + 1):
+            out, out_mask = getattr(self, f"enc_{i}")(features[-1], masks[-1])
+            features.append(out)
+            masks.append(out_mask)
+        h, h_mask = features[-1], masks[-1]
+        for i in range(LAYERS, 0, -1):
+            h = torch.cat([F.interpolate(h, scale_factor=2, mode="nearest"), features[i - 1]], 1)
+            h_mask = torch.cat([F.interpolate(h_mask, scale_factor=2, mode="nearest"), masks[i - 1]], 1)
+            h, h_mask = getattr(self, f"dec_{i}")(h, h_mask)
+        return h
+
+    def train(self, mode: bool = True) -> PConvUNet:
+        super().train(mode)
+        if mode and self.config.freeze_encoder_bn:
+            for name, module in self.named_modules():
+                if isinstance(module, nn.BatchNorm2d) and name.startswith("enc_"):
+                    module.eval()
+        return self
+
+
+class PConv(Method):
+    name = "pconv"
+    learned = True
+
+    def __init__(self, config: PConvConfig, device: str = "cpu") -> None:
+        super().__init__(device)
+        self.config = config
+        self.net = PConvUNet(config).to(self.device).eval()
+        self.trained = False
+        self.checkpoint_kind = "none"
+        self.mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
+        self.std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
+
+    def network_inputs(self, image: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        size = image.shape[-2:]
+        if any(s % SIZE_MULTIPLE for s in size):
+            raise ValueError(f"pconv needs sizes divisible by {SIZE_MULTIPLE}, got {tuple(size)}")
+        if self.config.variant == "community":
+            image = (image - self.mean) / self.std
+        return image, mask.expand(-1, 3, -1, -1)
+
+    def predict(self, image: Tensor, mask: Tensor) -> Tensor:
+        output = self.net(*self.network_inputs(image.to(self.device), mask.to(self.device)))
+        if self.config.variant == "community":
+            output = output * self.std + self.mean
+        return output.clamp(0, 1)
+
+    def options(self) -> dict[str, Any]:
+        return {**asdict(self.config), "checkpoint_kind": self.checkpoint_kind, "trained": self.trained}
+
+
+@register("pconv")
+def create_pconv(
+    device: str = "cpu",
+    checkpoint: str | Path | None = None,
+    variant: str | None = None,
+    width: float | None = None,
+    freeze_encoder_bn: bool | None = None,
+) -> PConv:
+    given = {
+        k: v
+        for k, v in {"variant": variant, "width": width, "freeze_encoder_bn": freeze_encoder_bn}.items()
+        if v is not None
+    }
+    data = load_file(checkpoint) if checkpoint is not None else None
+    stored: dict[str, Any] = {}
+    if own_checkpoint(data):
+        if data.get("method") != "pconv":
+            raise CheckpointError(f"{Path(checkpoint).name} is a {data.get('method')} checkpoint, not pconv")
+        stored = dict(data["options"])
+    elif data is not None:
+        stored = {"variant": "community", "width": 1.0}  # the community format: {'model': state_dict, …}
+    config = PConvConfig(**merge_options("pconv", asdict(PConvConfig()), stored, given))
+    method = PConv(config, device)
+    if data is None:
+        return method
+    source = Path(checkpoint).name
+    if own_checkpoint(data):
+        state, method.checkpoint_kind = data["generator"], "inpaint-bench"
+    elif isinstance(data, dict) and isinstance(data.get("model"), dict):
+        state, method.checkpoint_kind = data["model"], "community"
+        source += " (community layout {'model': state_dict})"
+    else:
+        raise CheckpointError(
+            f"{source}: expected an inpaint-bench checkpoint or the community layout {{'model': state_dict, …}}"
+        )
+    strict_load(method.net, state, source)
+    method.trained = True
+    method.net.to(method.device)
+    return method
