@@ -26,9 +26,10 @@ def load_file(path: str | Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
+        detail = str(error).split("WeightsUnpickler error:")[-1].strip().splitlines()[0][:200]
         raise CheckpointError(
-            f"{path.name}: refused to load: it holds objects other than tensors and plain "
-            f"containers, which torch.load(weights_only=True) does not execute ({error})"
+            f"{path.name}: refused by torch.load(weights_only=True): it is not a PyTorch checkpoint, or it "
+            f"holds Python objects besides tensors and plain containers, which are never executed ({detail})"
         ) from error
     except (RuntimeError, EOFError, OSError) as error:
         raise CheckpointError(f"{path.name}: not a readable PyTorch checkpoint ({error})") from error

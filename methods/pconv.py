@@ -203,7 +203,8 @@ def create_pconv(
         source += " (community layout {'model': state_dict})"
     else:
         raise CheckpointError(
-            f"{source}: expected an inpaint-bench checkpoint or the community layout {{'model': state_dict, …}}"
+            f"{source}: expected an inpaint-bench checkpoint "
+            "or the community layout {'model': state_dict, …}"
         )
     strict_load(method.net, state, source)
     method.trained = True

@@ -1,0 +1,25 @@
+"""Readers of the reference listings in ../shared/reference (or the copies CI has beside the repo)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+
+
+def read_layout(filename: str) -> dict[str, str]:
+    """{key: shape} of a state-dict listing; shapes as '64x3x4x4' or 'scalar'."""
+    path = REFERENCE / filename
+    if not path.is_file():
+        pytest.skip(f"{path} is not here (it lives in ../shared/reference beside the repository)")
+    rows = [
+        line.rstrip("\n").split("\t") for line in path.read_text().splitlines() if not line.startswith("#")
+    ]
+    return {key: shape for key, shape, _dtype in rows}
+
+
+def layout_of(state: dict[str, torch.Tensor]) -> dict[str, str]:
+    return {k: "scalar" if v.ndim == 0 else "x".join(map(str, v.shape)) for k, v in state.items()}
