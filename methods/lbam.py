@@ -151,11 +151,13 @@ class LBAM(Method):
             return torch.cat((image * mask3, mask), 1), mask3
         return (image * 2 - 1) * mask3, mask3
 
-    def predict(self, image: Tensor, mask: Tensor) -> Tensor:
+    def raw_output(self, image: Tensor, mask: Tensor) -> Tensor:
+        """The network's output in [0,1] image space, differentiable (for training)."""
         output = self.net(*self.network_inputs(image.to(self.device), mask.to(self.device)))
-        if self.config.variant == "paper":
-            output = (output + 1) / 2
-        return output.clamp(0, 1)
+        return (output + 1) / 2 if self.config.variant == "paper" else output
+
+    def predict(self, image: Tensor, mask: Tensor) -> Tensor:
+        return self.raw_output(image, mask).clamp(0, 1)
 
     def intermediates(self, image: Tensor, mask: Tensor) -> dict[str, Any]:
         """Feature maps and attention maps for the report's Figures 7–8."""

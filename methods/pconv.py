@@ -106,6 +106,7 @@ class PConvUNet(nn.Module):
     def __init__(self, config: PConvConfig = PConvConfig()) -> None:
         super().__init__()
         self.config = config
+        self.freeze_encoder_bn = config.freeze_encoder_bn  # switched on for the fine-tuning stage
         v = config.variant
         c = [max(1, round(k * config.width)) for k in (64, 128, 256, 512, 512, 512, 512)]
         kernels = (7, 5, 5, 3, 3, 3, 3)
@@ -132,7 +133,7 @@ class PConvUNet(nn.Module):
 
     def train(self, mode: bool = True) -> PConvUNet:
         super().train(mode)
-        if mode and self.config.freeze_encoder_bn:
+        if mode and self.freeze_encoder_bn:
             for name, module in self.named_modules():
                 if isinstance(module, nn.BatchNorm2d) and name.startswith("enc_"):
                     module.eval()
@@ -160,11 +161,13 @@ class PConv(Method):
             image = (image - self.mean) / self.std
         return image, mask.expand(-1, 3, -1, -1)
 
-    def predict(self, image: Tensor, mask: Tensor) -> Tensor:
+    def raw_output(self, image: Tensor, mask: Tensor) -> Tensor:
+        """The network's output in [0,1] image space, differentiable (for training)."""
         output = self.net(*self.network_inputs(image.to(self.device), mask.to(self.device)))
-        if self.config.variant == "community":
-            output = output * self.std + self.mean
-        return output.clamp(0, 1)
+        return output * self.std + self.mean if self.config.variant == "community" else output
+
+    def predict(self, image: Tensor, mask: Tensor) -> Tensor:
+        return self.raw_output(image, mask).clamp(0, 1)
 
     def options(self) -> dict[str, Any]:
         return {**asdict(self.config), "checkpoint_kind": self.checkpoint_kind, "trained": self.trained}

@@ -1,0 +1,401 @@
+"""`python -m bench.train`: train LBAM (any variant or ablation) or PConv; resumable; DDP via torchrun.
+
+    python -m bench.train --method lbam --profile mini
+    python -m bench.train --method pconv --profile mini
+    torchrun --nproc_per_node=4 -m bench.train --method lbam --profile paper --dataset paris --data-root /data
+
+Checkpoints (written atomically to <out>/checkpoint.pt) plug into
+`python -m bench.run --checkpoint lbam=<out>/checkpoint.pt`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import dataclasses
+import math
+import os
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm import tqdm
+
+import methods
+from bench import losses
+from bench.records import git_commit, package_versions
+from bench.train_config import PROFILES, TrainConfig
+from datasets import DataNotFoundError
+from datasets.masks import MaskError, load_mask_folder
+from datasets.training import TrainingStream, training_sources
+from methods.checkpoints import OWN_FORMAT, CheckpointError, load_file
+from methods.lbam_discriminator import TwoColumnDiscriminator
+
+CHECKPOINT = "checkpoint.pt"
+LOG = "train_log.csv"
+
+
+class TrainingError(RuntimeError):
+    """Training cannot start or go on; the message says why and what is kept."""
+
+
+def atomic_save(data: dict[str, Any], path: Path) -> None:
+    temporary = path.with_suffix(".tmp")
+    torch.save(data, temporary)
+    os.replace(temporary, path)
+
+
+def resolve_vgg(config: TrainConfig) -> losses.VGG16Features | None:
+    """VGG16 for the perceptual/style terms; the mini profile runs without them when the weights are
+    absent (recorded as a deviation); the paper profile stops."""
+    try:
+        return losses.VGG16Features(Path(config.vgg_weights) if config.vgg_weights else None)
+    except losses.VGGWeightsMissing as error:
+        if config.profile == "paper":
+            raise TrainingError(str(error)) from None
+        note = "perceptual and style terms off: VGG16 ImageNet weights absent"
+        print(f"note: {note}. {error}", file=sys.stderr)
+        config.deviations.append(note)
+        return None
+
+
+@dataclasses.dataclass
+class Distributed:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def from_environment(cls, device: str) -> Distributed:
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world == 1:
+            return cls()
+        backend = "nccl" if device.startswith("cuda") else "gloo"
+        dist.init_process_group(backend)
+        return cls(dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def average_gradients(module: nn.Module, world: int) -> None:
+    """Mean of gradients over ranks, for the discriminator: its gradient penalty needs a double
+    backward and several forwards per step, which DistributedDataParallel does not support."""
+    if world == 1:
+        return
+    for param in module.parameters():
+        if param.grad is not None:
+            dist.all_reduce(param.grad)
+            param.grad /= world
+
+
+def parameter_checksum(module: nn.Module) -> float:
+    return float(sum(p.detach().double().sum() for p in module.parameters()))
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config.resolve()
+        device = config.device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.dist = Distributed.from_environment(device)
+        if device == "cuda" and self.dist.world > 1:
+            device = f"cuda:{self.dist.local_rank}"
+        if config.amp != "none" and not device.startswith("cuda"):
+            raise TrainingError(f"--amp {config.amp} is for CUDA; this run is on {device}")
+        self.device = torch.device(device)
+        self.out = Path(config.out)
+        torch.manual_seed(config.seed)
+        self.method = methods.create(config.method, device=device, **config.method_options())
+        self.generator = self.method.net
+        self.discriminator = (
+            TwoColumnDiscriminator(config.size, config.width).to(self.device) if config.adversarial else None
+        )
+        if config.channels_last:
+            self.generator.to(memory_format=torch.channels_last)
+        self.vgg = resolve_vgg(config)
+        if self.vgg is not None:
+            self.vgg.to(self.device)
+        self.ids, self.sources = training_sources(config.dataset, config.data_root)
+        if not config.steps:
+            config.steps = math.ceil(config.epochs * len(self.sources) / (config.batch_size * self.dist.world))
+            if config.method == "pconv" and config.finetune_steps < 0:
+                config.finetune_steps = config.steps // 2
+        config.finetune_steps = max(config.finetune_steps, 0)
+        self.total_steps = config.steps + config.finetune_steps
+        self.mask_folder = load_mask_folder(config.mask_folder, config.size) if config.mask_folder else None
+        self.optimizer_g = torch.optim.Adam(
+            [p for p in self.generator.parameters() if p.requires_grad], lr=config.lr_g, betas=config.betas_g
+        )
+        self.optimizer_d = (
+            torch.optim.Adam(self.discriminator.parameters(), lr=config.lr_d, betas=config.betas_d)
+            if self.discriminator is not None else None
+        )
+        self.step = 0
+        self.scaler = torch.amp.GradScaler(enabled=config.amp == "fp16")
+        self.model = (
+            DistributedDataParallel(self.generator, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            if self.dist.world > 1 else self.generator
+        )
+
+    # checkpoints ---------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {
+            "format": OWN_FORMAT,
+            "method": self.config.method,
+            "options": dataclasses.asdict(self.method.config),
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict() if self.discriminator is not None else None,
+            "optimizer_g": self.optimizer_g.state_dict(),
+            "optimizer_d": self.optimizer_d.state_dict() if self.optimizer_d is not None else None,
+            "step": self.step,
+            "rng": {"torch": torch.get_rng_state(), "numpy_seed": self.config.seed},
+            "train_config": dataclasses.asdict(self.config),
+            "vgg": self.vgg.source if self.vgg is not None else "absent",
+            "versions": package_versions(),
+            "git_commit": git_commit(),
+        }
+
+    def save(self) -> None:
+        if self.dist.main:
+            atomic_save(self.state(), self.out / CHECKPOINT)
+
+    def resume(self) -> None:
+        path = self.out / CHECKPOINT
+        data = load_file(path)
+        if data.get("format") != OWN_FORMAT or data.get("method") != self.config.method:
+            raise CheckpointError(f"{path} is not a {self.config.method} training checkpoint of this project")
+        if data["options"] != dataclasses.asdict(self.method.config):
+            raise CheckpointError(f"{path} was trained with {data['options']}, not {dataclasses.asdict(self.method.config)}")
+        self.generator.load_state_dict(data["generator"])
+        self.optimizer_g.load_state_dict(data["optimizer_g"])
+        if self.discriminator is not None:
+            self.discriminator.load_state_dict(data["discriminator"])
+            self.optimizer_d.load_state_dict(data["optimizer_d"])
+        torch.set_rng_state(data["rng"]["torch"])
+        self.step = int(data["step"])
+        self.trim_log()
+
+    def trim_log(self) -> None:
+        """Drop log rows written after the checkpoint (they will be written again)."""
+        log = self.out / LOG
+        if self.dist.main and log.exists():
+            with open(log, newline="") as handle:
+                rows = list(csv.reader(handle))
+            kept = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= self.step]
+            with open(log, "w", newline="") as handle:
+                csv.writer(handle).writerows(kept)
+
+    # one step --------------------------------------------------------------------------------
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.config.amp == "none":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.config.amp == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def generator_output(self, image: Tensor, mask: Tensor) -> Tensor:
+        inputs = self.method.network_inputs(image, mask)
+        if self.config.channels_last:
+            inputs = tuple(x.contiguous(memory_format=torch.channels_last) for x in inputs)
+        output = self.model(*inputs)
+        if self.config.method == "lbam":
+            return (output + 1) / 2 if self.method.config.variant == "paper" else output
+        return output * self.method.std + self.method.mean if self.method.config.variant == "community" else output
+
+    def train_step(self, image: Tensor, mask: Tensor) -> dict[str, float]:
+        config, objective = self.config, self.config.objective
+        mask3 = mask.expand(-1, 3, -1, -1)
+        with self.autocast():
+            output = self.generator_output(image, mask)
+        output = output.float()
+        logged: dict[str, float] = {}
+        if self.discriminator is not None:
+            # D first; G's adversarial term then uses D after its update (the release's order, which
+            # current PyTorch only allows with D's output recomputed: see the reference table).
+            self.optimizer_d.zero_grad(set_to_none=True)
+            fake = output.detach()
+            generator = torch.Generator().manual_seed(config.seed * 1_000_003 + self.step)
+            penalty = losses.gradient_penalty(self.discriminator, image, fake, mask3, generator)
+            d_loss = losses.discriminator_loss(
+                objective, self.discriminator(image, mask3), self.discriminator(fake, mask3), penalty
+            )
+            self.check_finite({"discriminator": d_loss})
+            d_loss.backward()
+            average_gradients(self.discriminator, self.dist.world)
+            self.optimizer_d.step()
+            logged["d_loss"], logged["gradient_penalty"] = d_loss.item(), penalty.item()
+        terms = losses.generator_terms(objective, image, mask3, output, self.vgg)
+        if self.discriminator is not None:
+            self.discriminator.requires_grad_(False)
+            terms["adversarial"] = losses.generator_adversarial(objective, self.discriminator(output, mask3))
+            self.discriminator.requires_grad_(True)
+        total = sum(terms.values())
+        self.check_finite({**terms, "total": total})
+        self.optimizer_g.zero_grad(set_to_none=True)
+        self.scaler.scale(total).backward()
+        self.scaler.step(self.optimizer_g)
+        self.scaler.update()
+        logged.update({name: value.item() for name, value in terms.items()})
+        logged["total"] = total.item()
+        return logged
+
+    def check_finite(self, values: dict[str, Tensor]) -> None:
+        bad = {k: v.item() for k, v in values.items() if not torch.isfinite(v).all()}
+        if bad:
+            kept = self.out / CHECKPOINT
+            raise TrainingError(
+                f"non-finite loss at step {self.step + 1}: {bad}. Training stopped; the last good "
+                f"checkpoint {kept if kept.exists() else '(none yet)'} is unchanged. Lower the learning "
+                "rate or check the data."
+            )
+
+    def enter_finetuning(self) -> None:
+        """PConv stage 2 (Liu et al. Sec. 4.1): lr 5e-5, encoder BN frozen."""
+        self.generator.freeze_encoder_bn = True
+        self.generator.train()
+        for group in self.optimizer_g.param_groups:
+            group["lr"] = self.config.finetune_lr
+
+    # the loop --------------------------------------------------------------------------------
+    def loader(self) -> DataLoader:
+        config, world = self.config, self.dist.world
+        per_step = config.batch_size * world
+        stream = TrainingStream(
+            self.sources, config.size, config.resize_short, config.seed,
+            start=self.step * per_step, length=(self.total_steps - self.step) * per_step,
+            mask_folder=self.mask_folder, mask_folder_fraction=config.mask_folder_fraction,
+        )
+        sampler = DistributedSampler(stream, world, self.dist.rank, shuffle=False) if world > 1 else None
+        return DataLoader(stream, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers)
+
+    def run(self, resume: bool = False, stop_after: int | None = None, progress: bool = True) -> dict[str, Any]:
+        config = self.config
+        if (self.out / CHECKPOINT).exists() and not resume:
+            raise TrainingError(f"{self.out / CHECKPOINT} exists: pass --resume to continue it, or choose another --out")
+        if resume:
+            if not (self.out / CHECKPOINT).exists():
+                raise TrainingError(f"--resume: no checkpoint at {self.out / CHECKPOINT}")
+            self.resume()
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.generator.train()
+        if self.discriminator is not None:
+            self.discriminator.train()
+        if config.method == "pconv" and self.step >= config.steps:
+            self.enter_finetuning()
+        log_file = open(self.out / LOG, "a", newline="") if self.dist.main else None
+        writer = None
+        last_step = self.total_steps if stop_after is None else min(self.total_steps, self.step + stop_after)
+        bar = tqdm(total=last_step - self.step, desc=f"train {config.method}", unit="step",
+                   disable=not (progress and self.dist.main))
+        start = time.perf_counter()
+        try:
+            for image, mask in self.loader():
+                if self.step >= last_step:
+                    break
+                if config.method == "pconv" and self.step == config.steps:
+                    self.enter_finetuning()
+                image, mask = image.to(self.device), mask.to(self.device)
+                logged = self.train_step(image, mask)
+                self.step += 1
+                row = {"step": self.step, **logged, "lr_g": self.optimizer_g.param_groups[0]["lr"],
+                       "seconds": round(time.perf_counter() - start, 3)}
+                if log_file is not None:
+                    if writer is None:
+                        writer = csv.DictWriter(log_file, fieldnames=list(row))
+                        if log_file.tell() == 0:
+                            writer.writeheader()
+                    writer.writerow(row)
+                    log_file.flush()
+                bar.update(1)
+                bar.set_postfix({k: f"{v:.3g}" for k, v in logged.items() if k in ("total", "d_loss", "hole", "l1")})
+                if self.step % config.checkpoint_every == 0 or self.step == last_step:
+                    self.save()
+        finally:
+            bar.close()
+            if log_file is not None:
+                log_file.close()
+        summary = {"step": self.step, "total_steps": self.total_steps, "checkpoint": str(self.out / CHECKPOINT),
+                   "deviations": config.deviations, "world": self.dist.world,
+                   "checksum": parameter_checksum(self.generator)}
+        if self.dist.world > 1:
+            gathered = [None] * self.dist.world
+            dist.all_gather_object(gathered, summary["checksum"])
+            summary["rank_checksums"] = gathered
+            summary["ranks_in_sync"] = all(abs(c - gathered[0]) <= 1e-9 * max(1.0, abs(gathered[0])) for c in gathered)
+        return summary
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Namespace]:
+    parser = argparse.ArgumentParser(prog="python -m bench.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    defaults = TrainConfig()
+    parser.add_argument("--method", default="lbam", choices=["lbam", "pconv"])
+    parser.add_argument("--variant", default="", help="lbam: official | paper; pconv: paper | community")
+    parser.add_argument("--ablation", default="full", help="lbam: full, unlearned, forward, sigmoid, lrelu, relu, mask3x3")
+    parser.add_argument("--objective", default="", help="lbam_paper | lbam_official | pconv (default: from method/variant)")
+    parser.add_argument("--no-adv", action="store_true", help="drop the adversarial term (Table 2 'w/o L_adv')")
+    parser.add_argument("--profile", default="mini", choices=sorted(PROFILES))
+    parser.add_argument("--dataset", default="demo", help="demo | folder:PATH | paris | places")
+    parser.add_argument("--data-root", default=None)
+    parser.add_argument("--mask-folder", default=None, help="NVIDIA-layout training masks mixed with random-shape masks")
+    for name in ("size", "resize_short", "batch_size", "epochs", "steps", "finetune_steps", "checkpoint_every", "seed", "workers"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
+    for name in ("width", "lr_g", "lr_d", "finetune_lr"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--vgg-weights", default=None, help=f"VGG16 weights (default: the torchvision cache file {losses.VGG16_FILE})")
+    parser.add_argument("--amp", default="none", choices=["none", "bf16", "fp16"], help="mixed precision on CUDA")
+    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--out", default="", help="output folder (default runs/train/<method>-<variant>-…-<profile>)")
+    parser.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
+    parser.add_argument("--stop-after", type=int, default=None, help="stop (with a checkpoint) after this many steps")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    config = TrainConfig(**{k: v for k, v in vars(args).items() if k in TrainConfig.field_names()})
+    return config, args
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def main(argv: list[str] | None = None) -> int:
+    config, args = parse_args(argv)
+    seed_everything(config.seed)
+    try:
+        trainer = Trainer(config)
+        summary = trainer.run(resume=args.resume, stop_after=args.stop_after, progress=not args.no_progress)
+    except (TrainingError, DataNotFoundError, MaskError, methods.MethodError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    if summary.get("ranks_in_sync") is False:
+        print(f"error: ranks diverged: {summary['rank_checksums']}", file=sys.stderr)
+        return 1
+    if int(os.environ.get("RANK", "0")) == 0:
+        import json
+
+        (Path(config.out) / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        print(f"checkpoint: {summary['checkpoint']} (step {summary['step']} of {summary['total_steps']})")
+        if summary["deviations"]:
+            print("deviations: " + "; ".join(summary["deviations"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
