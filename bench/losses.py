@@ -91,8 +91,13 @@ def total_variation(gt: Tensor, mask: Tensor, output: Tensor) -> Tensor:
     return (horizontal.sum() + vertical.sum()) / comp.numel()
 
 
-def gradient_penalty(discriminator: Callable[[Tensor, Tensor], Tensor], real: Tensor, fake: Tensor,
-                     mask: Tensor, generator: torch.Generator | None = None) -> Tensor:
+def gradient_penalty(
+    discriminator: Callable[[Tensor, Tensor], Tensor],
+    real: Tensor,
+    fake: Tensor,
+    mask: Tensor,
+    generator: torch.Generator | None = None,
+) -> Tensor:
     """WGAN-GP (Gulrajani et al. 2017; LBAM Eq. 17): E[(‖∇D(x̂)‖₂ − 1)²], x̂ = εx + (1−ε)x̃."""
     epsilon = torch.rand(real.shape[0], 1, 1, 1, generator=generator).to(real.device, real.dtype)
     mixed = (epsilon * real + (1 - epsilon) * fake).requires_grad_(True)

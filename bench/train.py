@@ -129,7 +129,9 @@ class Trainer:
             self.vgg.to(self.device)
         self.ids, self.sources = training_sources(config.dataset, config.data_root)
         if not config.steps:
-            config.steps = math.ceil(config.epochs * len(self.sources) / (config.batch_size * self.dist.world))
+            config.steps = math.ceil(
+                config.epochs * len(self.sources) / (config.batch_size * self.dist.world)
+            )
             if config.method == "pconv" and config.finetune_steps < 0:
                 config.finetune_steps = config.steps // 2
         config.finetune_steps = max(config.finetune_steps, 0)
@@ -140,13 +142,17 @@ class Trainer:
         )
         self.optimizer_d = (
             torch.optim.Adam(self.discriminator.parameters(), lr=config.lr_d, betas=config.betas_d)
-            if self.discriminator is not None else None
+            if self.discriminator is not None
+            else None
         )
         self.step = 0
         self.scaler = torch.amp.GradScaler(enabled=config.amp == "fp16")
         self.model = (
-            DistributedDataParallel(self.generator, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-            if self.dist.world > 1 else self.generator
+            DistributedDataParallel(
+                self.generator, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
+            if self.dist.world > 1
+            else self.generator
         )
 
     # checkpoints ---------------------------------------------------------------------------
@@ -177,7 +183,9 @@ class Trainer:
         if data.get("format") != OWN_FORMAT or data.get("method") != self.config.method:
             raise CheckpointError(f"{path} is not a {self.config.method} training checkpoint of this project")
         if data["options"] != dataclasses.asdict(self.method.config):
-            raise CheckpointError(f"{path} was trained with {data['options']}, not {dataclasses.asdict(self.method.config)}")
+            raise CheckpointError(
+                f"{path} was trained with {data['options']}, not {dataclasses.asdict(self.method.config)}"
+            )
         self.generator.load_state_dict(data["generator"])
         self.optimizer_g.load_state_dict(data["optimizer_g"])
         if self.discriminator is not None:
@@ -211,7 +219,11 @@ class Trainer:
         output = self.model(*inputs)
         if self.config.method == "lbam":
             return (output + 1) / 2 if self.method.config.variant == "paper" else output
-        return output * self.method.std + self.method.mean if self.method.config.variant == "community" else output
+        return (
+            output * self.method.std + self.method.mean
+            if self.method.config.variant == "community"
+            else output
+        )
 
     def train_step(self, image: Tensor, mask: Tensor) -> dict[str, float]:
         config, objective = self.config, self.config.objective
@@ -272,17 +284,26 @@ class Trainer:
         config, world = self.config, self.dist.world
         per_step = config.batch_size * world
         stream = TrainingStream(
-            self.sources, config.size, config.resize_short, config.seed,
-            start=self.step * per_step, length=(self.total_steps - self.step) * per_step,
-            mask_folder=self.mask_folder, mask_folder_fraction=config.mask_folder_fraction,
+            self.sources,
+            config.size,
+            config.resize_short,
+            config.seed,
+            start=self.step * per_step,
+            length=(self.total_steps - self.step) * per_step,
+            mask_folder=self.mask_folder,
+            mask_folder_fraction=config.mask_folder_fraction,
         )
         sampler = DistributedSampler(stream, world, self.dist.rank, shuffle=False) if world > 1 else None
         return DataLoader(stream, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers)
 
-    def run(self, resume: bool = False, stop_after: int | None = None, progress: bool = True) -> dict[str, Any]:
+    def run(
+        self, resume: bool = False, stop_after: int | None = None, progress: bool = True
+    ) -> dict[str, Any]:
         config = self.config
         if (self.out / CHECKPOINT).exists() and not resume:
-            raise TrainingError(f"{self.out / CHECKPOINT} exists: pass --resume to continue it, or choose another --out")
+            raise TrainingError(
+                f"{self.out / CHECKPOINT} exists: pass --resume to continue it, or choose another --out"
+            )
         if resume:
             if not (self.out / CHECKPOINT).exists():
                 raise TrainingError(f"--resume: no checkpoint at {self.out / CHECKPOINT}")
@@ -296,8 +317,12 @@ class Trainer:
         log_file = open(self.out / LOG, "a", newline="") if self.dist.main else None
         writer = None
         last_step = self.total_steps if stop_after is None else min(self.total_steps, self.step + stop_after)
-        bar = tqdm(total=last_step - self.step, desc=f"train {config.method}", unit="step",
-                   disable=not (progress and self.dist.main))
+        bar = tqdm(
+            total=last_step - self.step,
+            desc=f"train {config.method}",
+            unit="step",
+            disable=not (progress and self.dist.main),
+        )
         start = time.perf_counter()
         try:
             for image, mask in self.loader():
@@ -308,8 +333,12 @@ class Trainer:
                 image, mask = image.to(self.device), mask.to(self.device)
                 logged = self.train_step(image, mask)
                 self.step += 1
-                row = {"step": self.step, **logged, "lr_g": self.optimizer_g.param_groups[0]["lr"],
-                       "seconds": round(time.perf_counter() - start, 3)}
+                row = {
+                    "step": self.step,
+                    **logged,
+                    "lr_g": self.optimizer_g.param_groups[0]["lr"],
+                    "seconds": round(time.perf_counter() - start, 3),
+                }
                 if log_file is not None:
                     if writer is None:
                         writer = csv.DictWriter(log_file, fieldnames=list(row))
@@ -318,48 +347,88 @@ class Trainer:
                     writer.writerow(row)
                     log_file.flush()
                 bar.update(1)
-                bar.set_postfix({k: f"{v:.3g}" for k, v in logged.items() if k in ("total", "d_loss", "hole", "l1")})
+                bar.set_postfix(
+                    {k: f"{v:.3g}" for k, v in logged.items() if k in ("total", "d_loss", "hole", "l1")}
+                )
                 if self.step % config.checkpoint_every == 0 or self.step == last_step:
                     self.save()
         finally:
             bar.close()
             if log_file is not None:
                 log_file.close()
-        summary = {"step": self.step, "total_steps": self.total_steps, "checkpoint": str(self.out / CHECKPOINT),
-                   "deviations": config.deviations, "world": self.dist.world,
-                   "checksum": parameter_checksum(self.generator)}
+        summary = {
+            "step": self.step,
+            "total_steps": self.total_steps,
+            "checkpoint": str(self.out / CHECKPOINT),
+            "deviations": config.deviations,
+            "world": self.dist.world,
+            "checksum": parameter_checksum(self.generator),
+        }
         if self.dist.world > 1:
             gathered = [None] * self.dist.world
             dist.all_gather_object(gathered, summary["checksum"])
             summary["rank_checksums"] = gathered
-            summary["ranks_in_sync"] = all(abs(c - gathered[0]) <= 1e-9 * max(1.0, abs(gathered[0])) for c in gathered)
+            summary["ranks_in_sync"] = all(
+                abs(c - gathered[0]) <= 1e-9 * max(1.0, abs(gathered[0])) for c in gathered
+            )
         return summary
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Namespace]:
-    parser = argparse.ArgumentParser(prog="python -m bench.train", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     defaults = TrainConfig()
     parser.add_argument("--method", default="lbam", choices=["lbam", "pconv"])
     parser.add_argument("--variant", default="", help="lbam: official | paper; pconv: paper | community")
-    parser.add_argument("--ablation", default="full", help="lbam: full, unlearned, forward, sigmoid, lrelu, relu, mask3x3")
-    parser.add_argument("--objective", default="", help="lbam_paper | lbam_official | pconv (default: from method/variant)")
-    parser.add_argument("--no-adv", action="store_true", help="drop the adversarial term (Table 2 'w/o L_adv')")
+    parser.add_argument(
+        "--ablation", default="full", help="lbam: full, unlearned, forward, sigmoid, lrelu, relu, mask3x3"
+    )
+    parser.add_argument(
+        "--objective", default="", help="lbam_paper | lbam_official | pconv (default: from method/variant)"
+    )
+    parser.add_argument(
+        "--no-adv", action="store_true", help="drop the adversarial term (Table 2 'w/o L_adv')"
+    )
     parser.add_argument("--profile", default="mini", choices=sorted(PROFILES))
     parser.add_argument("--dataset", default="demo", help="demo | folder:PATH | paris | places")
     parser.add_argument("--data-root", default=None)
-    parser.add_argument("--mask-folder", default=None, help="NVIDIA-layout training masks mixed with random-shape masks")
-    for name in ("size", "resize_short", "batch_size", "epochs", "steps", "finetune_steps", "checkpoint_every", "seed", "workers"):
+    parser.add_argument(
+        "--mask-folder", default=None, help="NVIDIA-layout training masks mixed with random-shape masks"
+    )
+    for name in (
+        "size",
+        "resize_short",
+        "batch_size",
+        "epochs",
+        "steps",
+        "finetune_steps",
+        "checkpoint_every",
+        "seed",
+        "workers",
+    ):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
     for name in ("width", "lr_g", "lr_d", "finetune_lr"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--vgg-weights", default=None, help=f"VGG16 weights (default: the torchvision cache file {losses.VGG16_FILE})")
-    parser.add_argument("--amp", default="none", choices=["none", "bf16", "fp16"], help="mixed precision on CUDA")
+    parser.add_argument(
+        "--vgg-weights",
+        default=None,
+        help=f"VGG16 weights (default: the torchvision cache file {losses.VGG16_FILE})",
+    )
+    parser.add_argument(
+        "--amp", default="none", choices=["none", "bf16", "fp16"], help="mixed precision on CUDA"
+    )
     parser.add_argument("--channels-last", action="store_true")
-    parser.add_argument("--out", default="", help="output folder (default runs/train/<method>-<variant>-…-<profile>)")
+    parser.add_argument(
+        "--out", default="", help="output folder (default runs/train/<method>-<variant>-…-<profile>)"
+    )
     parser.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
-    parser.add_argument("--stop-after", type=int, default=None, help="stop (with a checkpoint) after this many steps")
+    parser.add_argument(
+        "--stop-after", type=int, default=None, help="stop (with a checkpoint) after this many steps"
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     config = TrainConfig(**{k: v for k, v in vars(args).items() if k in TrainConfig.field_names()})

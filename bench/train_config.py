@@ -8,11 +8,25 @@ from typing import Any
 PROFILES: dict[str, dict[str, Any]] = {
     # LBAM paper Sec. 4.1 / the release: 256 crops of images resized to a 350 short side, batch 48,
     # 500 epochs; Adam lr 1e-4, betas (0.5, 0.9) for G; lr 1e-5, betas (0.0, 0.9) for D.
-    "paper": {"size": 256, "resize_short": 350, "width": 1.0, "batch_size": 48, "epochs": 500,
-              "steps": 0, "checkpoint_every": 2000},
+    "paper": {
+        "size": 256,
+        "resize_short": 350,
+        "width": 1.0,
+        "batch_size": 48,
+        "epochs": 500,
+        "steps": 0,
+        "checkpoint_every": 2000,
+    },
     # 2-core CPU profile: exercises the whole pipeline in minutes; not comparable to the paper.
-    "mini": {"size": 128, "resize_short": 256, "width": 0.25, "batch_size": 4, "epochs": 0,
-             "steps": 400, "checkpoint_every": 100},
+    "mini": {
+        "size": 128,
+        "resize_short": 256,
+        "width": 0.25,
+        "batch_size": 4,
+        "epochs": 0,
+        "steps": 400,
+        "checkpoint_every": 100,
+    },
 }
 
 
@@ -70,8 +84,13 @@ class TrainConfig:
         else:
             self.finetune_steps = max(self.finetune_steps, 0)
         if not self.out:
-            parts = [self.method, self.variant, self.ablation if self.method == "lbam" else "",
-                     "noadv" if self.no_adv else "", self.profile]
+            parts = [
+                self.method,
+                self.variant,
+                self.ablation if self.method == "lbam" else "",
+                "noadv" if self.no_adv else "",
+                self.profile,
+            ]
             self.out = "runs/train/" + "-".join(p for p in parts if p)
         return self
 

@@ -26,8 +26,19 @@ from datasets.splits import DataNotFoundError
 
 # Photographs shipped inside scikit-image that are not among the demo test photos.
 DEMO_TRAIN_PHOTOS = (
-    "hubble_deep_field", "retina", "immunohistochemistry", "camera", "coins", "moon",
-    "brick", "grass", "gravel", "text", "page", "cell", "clock",
+    "hubble_deep_field",
+    "retina",
+    "immunohistochemistry",
+    "camera",
+    "coins",
+    "moon",
+    "brick",
+    "grass",
+    "gravel",
+    "text",
+    "page",
+    "cell",
+    "clock",
 )
 
 ImageSource = Callable[[], np.ndarray]
@@ -48,7 +59,9 @@ def _photo_source(name: str) -> ImageSource:
     return rgb
 
 
-def training_sources(dataset: str, data_root: str | Path | None = None) -> tuple[list[str], list[ImageSource]]:
+def training_sources(
+    dataset: str, data_root: str | Path | None = None
+) -> tuple[list[str], list[ImageSource]]:
     """(ids, loaders) of the training split: demo = scikit-image photos disjoint from the demo
     test photos; folder:PATH = every image below PATH; paris/places = their training splits."""
     if dataset == "demo":

@@ -1,0 +1,220 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from bench import losses
+from bench.train import CHECKPOINT, LOG, Trainer, TrainingError
+from bench.train import main as train_main
+from bench.train_config import TrainConfig
+from methods.lbam import ABLATIONS
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {"width": 0.0625, "size": 128, "resize_short": 144, "batch_size": 2, "device": "cpu"}
+
+
+@pytest.fixture(autouse=True)
+def no_vgg(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))  # no VGG16 file: mini runs without
+
+
+def trainer(tmp_path: Path, name: str = "run", **options) -> Trainer:
+    return Trainer(
+        TrainConfig(**{**TINY, "steps": 4, "checkpoint_every": 2, "out": str(tmp_path / name), **options})
+    )
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    data = torch.load(path, weights_only=True)
+    return {
+        **{f"G.{k}": v for k, v in data["generator"].items()},
+        **{f"D.{k}": v for k, v in (data["discriminator"] or {}).items()},
+    }
+
+
+@pytest.mark.parametrize("method", ["lbam", "pconv"])
+def test_resumed_training_gives_identical_weights(tmp_path, method):
+    trainer(tmp_path, "straight", method=method).run(progress=False)
+    trainer(tmp_path, "split", method=method).run(stop_after=2, progress=False)
+    assert torch.load(tmp_path / "split" / CHECKPOINT, weights_only=True)["step"] == 2
+    trainer(tmp_path, "split", method=method).run(resume=True, progress=False)
+    straight, split = weights(tmp_path / "straight" / CHECKPOINT), weights(tmp_path / "split" / CHECKPOINT)
+    assert straight.keys() == split.keys()
+    for key in straight:
+        assert torch.equal(straight[key], split[key]), key
+    log = (tmp_path / "split" / LOG).read_text().splitlines()
+    assert [line.split(",")[0] for line in log[1:]] == ["1", "2", "3", "4"] + (
+        ["5"] if method == "pconv" else []
+    )
+
+
+def test_checkpoint_records_config_and_deviations(tmp_path):
+    trainer(tmp_path).run(progress=False)
+    data = torch.load(tmp_path / "run" / CHECKPOINT, weights_only=True)
+    assert data["format"] == "inpaint-bench" and data["method"] == "lbam"
+    assert data["options"] == {"variant": "official", "ablation": "full", "width": 0.0625}
+    assert data["train_config"]["objective"] == "lbam_official"
+    assert data["train_config"]["deviations"] == [
+        "perceptual and style terms off: VGG16 ImageNet weights absent"
+    ]
+    assert data["vgg"] == "absent" and data["optimizer_d"] is not None
+
+
+def test_existing_checkpoint_is_not_overwritten_without_resume(tmp_path):
+    trainer(tmp_path).run(progress=False)
+    with pytest.raises(TrainingError, match="--resume"):
+        trainer(tmp_path).run(progress=False)
+
+
+def test_paper_profile_requires_vgg_weights(tmp_path):
+    with pytest.raises(TrainingError, match="vgg16-397923af.pth"):
+        Trainer(TrainConfig(profile="paper", out=str(tmp_path / "p"), device="cpu"))
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    run = trainer(tmp_path, steps=6)
+    real_terms = losses.generator_terms
+
+    def poisoned(*args, **kwargs):
+        terms = real_terms(*args, **kwargs)
+        if run.step == 3:  # the fourth step
+            terms["hole"] = terms["hole"] * float("nan")
+        return terms
+
+    monkeypatch.setattr(losses, "generator_terms", poisoned)
+    with pytest.raises(TrainingError, match="non-finite loss at step 4.*last good checkpoint"):
+        run.run(progress=False)
+    kept = torch.load(tmp_path / "run" / CHECKPOINT, weights_only=True)
+    assert kept["step"] == 2
+    assert all(torch.isfinite(v).all() for v in kept["generator"].values() if v.is_floating_point())
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"method": "lbam", "ablation": a} for a in ABLATIONS]
+    + [
+        {"method": "lbam", "variant": "paper"},
+        {"method": "lbam", "no_adv": True},
+        {"method": "pconv"},
+        {"method": "pconv", "variant": "community"},
+    ],
+    ids=lambda o: "-".join(str(v) for v in o.values()),
+)
+def test_a_few_steps_reduce_the_loss_on_a_fixed_batch(tmp_path, options):
+    torch.manual_seed(0)
+    run = trainer(tmp_path, lr_g=1e-3, **options)
+    run.generator.train()
+    image, mask = next(iter(run.loader()))
+
+    def reconstruction() -> float:
+        with torch.no_grad():
+            output = run.generator_output(image, mask)
+            terms = losses.generator_terms(
+                run.config.objective, image, mask.expand(-1, 3, -1, -1), output, None
+            )
+        return sum(float(v) for v in terms.values())
+
+    before = reconstruction()
+    for _ in range(8):
+        run.train_step(image, mask)
+        run.step += 1
+    assert reconstruction() < before
+
+
+def test_training_cli_then_benchmark_with_the_checkpoint(tmp_path):
+    out = tmp_path / "lbam"
+    assert (
+        train_main(
+            [
+                "--method",
+                "lbam",
+                "--width",
+                "0.0625",
+                "--size",
+                "128",
+                "--batch-size",
+                "2",
+                "--steps",
+                "2",
+                "--out",
+                str(out),
+                "--no-progress",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["step"] == 2
+    from bench.run import main as run_main
+
+    assert (
+        run_main(
+            [
+                "--methods",
+                "lbam,telea",
+                "--checkpoint",
+                f"lbam={out / CHECKPOINT}",
+                "--size",
+                "128",
+                "--masks-per-bucket",
+                "1",
+                "--no-progress",
+                "--out",
+                str(tmp_path / "bench"),
+                "--report",
+                str(tmp_path / "index.html"),
+            ]
+        )
+        == 0
+    )
+    provenance = json.loads((tmp_path / "bench" / "run.json").read_text())
+    assert provenance["methods"]["lbam"]["options"]["trained"] is True
+    assert provenance["methods"]["lbam"]["options"]["width"] == 0.0625
+
+
+def test_two_gloo_ranks_stay_in_sync(tmp_path):
+    out = tmp_path / "ddp"
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "TORCH_HOME": str(tmp_path / "torch_home")}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "bench.train",
+            "--method",
+            "lbam",
+            "--width",
+            "0.0625",
+            "--size",
+            "128",
+            "--batch-size",
+            "1",
+            "--steps",
+            "3",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=environment,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["world"] == 2 and summary["ranks_in_sync"] is True
+    assert len(summary["rank_checksums"]) == 2
