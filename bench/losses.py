@@ -27,7 +27,8 @@ def default_vgg_weights() -> Path:
 
 def vgg_missing_message(path: Path) -> str:
     return (
-        f"the perceptual and style losses need ImageNet VGG16 weights at {path} (torchvision's {VGG16_FILE}). "
+        f"the perceptual and style losses need ImageNet VGG16 weights at {path} "
+        f"(torchvision's {VGG16_FILE}). "
         "Copy the file there or pass --vgg-weights PATH; on a machine with internet: "
         "python -c 'import torchvision; torchvision.models.vgg16(weights=\"IMAGENET1K_V1\")' "
         "writes it to that cache."
