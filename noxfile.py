@@ -1,4 +1,4 @@
-"""nox sessions: tests, lint, reproduce_table1."""
+"""nox sessions: tests, lint, reproduce_table1, reproduce_table2, report."""
 
 import nox
 
@@ -16,13 +16,28 @@ def tests(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     session.install("ruff")
     session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
 
 
 @nox.session
 def reproduce_table1(session: nox.Session) -> None:
-    """The demo benchmark of every available method, then reports/index.html.
-
-    Pass bench.run options after `--`, e.g. `nox -s reproduce_table1 -- --dataset places
-    --data-root /data --masks folder:/data/nvidia_masks/test --masks-per-bucket 100`."""
+    """CPU-scale Table 1 on the demo data (mini-profile LBAM and PConv, trained once and reused),
+    or the paper protocol: `nox -s reproduce_table1 -- --dataset places --data-root /data
+    --checkpoint lbam=LBAM_G.pth --checkpoint pconv=pconv.pth --masks folder:/data/masks`."""
     session.install("-e", ".")
-    session.run("python", "-m", "bench.run", "--methods", "all", *session.posargs)
+    session.run("python", "-m", "bench.reproduce", "table1", *session.posargs)
+
+
+@nox.session
+def reproduce_table2(session: nox.Session) -> None:
+    """Every Table 2 variant trained (mini on the demo data, or `-- --profile paper --data-root`
+    for Paris), evaluated side by side, and the Table 2 mirror rendered."""
+    session.install("-e", ".")
+    session.run("python", "-m", "bench.reproduce", "table2", *session.posargs)
+
+
+@nox.session
+def report(session: nox.Session) -> None:
+    """Re-render reports/index.html from stored records: `nox -s report -- runs/<id>`."""
+    session.install("-e", ".")
+    session.run("python", "-m", "bench.report", *session.posargs)

@@ -25,7 +25,7 @@ def table1() -> pd.DataFrame:
 
 
 def table1_value(method: str, metric: str, bucket: str) -> float | None:
-    paper_method = PAPER_METHOD_NAMES.get(method)
+    paper_method = PAPER_METHOD_NAMES.get(method.split("@")[0])
     if paper_method is None:
         return None
     rows = _TABLE1[

@@ -152,7 +152,7 @@ def render_report(run_dir: Path, out: Path) -> Path:
             dataset=dataset,
             comparable=dataset in ("places",),
             method_names=method_names,
-            paper_names=[paper.PAPER_METHOD_NAMES.get(m, "") for m in method_names],
+            paper_names=[paper.PAPER_METHOD_NAMES.get(m.split("@")[0], "") for m in method_names],
             untrained=[
                 m
                 for m in method_names

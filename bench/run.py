@@ -62,7 +62,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--methods",
         default="all",
-        help=f"comma-separated methods or 'all' (available: {', '.join(methods.available())})",
+        help=f"comma-separated methods or 'all' (available: {', '.join(methods.available())}); "
+        "NAME@LABEL runs another instance, e.g. lbam@paper --option lbam@paper.variant=paper",
     )
     parser.add_argument("--dataset", default="demo", help="demo | folder:PATH | paris | places")
     parser.add_argument(
@@ -225,12 +226,14 @@ def create_methods(config: RunConfig, every_method: bool) -> list[methods.Method
             raise RunError(f"{flag} given for methods not in --methods: {', '.join(sorted(stray))}")
     created = []
     for name in config.methods:
+        base = name.split("@")[0]  # NAME@LABEL: several instances of one method, e.g. lbam@no_adv
         options = dict(config.method_options.get(name, {}))
-        if "seed" in methods.option_names(name):
+        if "seed" in methods.option_names(base):
             options.setdefault("seed", config.seed)
         method = methods.create(
-            name, device=config.device, checkpoint=config.checkpoints.get(name), **options
+            base, device=config.device, checkpoint=config.checkpoints.get(name), **options
         )
+        method.name = name
         if method.learned and not method.trained and not config.allow_untrained:
             if every_method:
                 print(
