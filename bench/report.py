@@ -1,4 +1,6 @@
-"""Render reports/index.html from a stored run (scores.csv, latency.csv, run.json, samples/).
+"""Render the HTML report from a stored run (scores.csv, latency.csv, run.json, samples/, figures/,
+training/): reports/index.html shows the newest rendered run with an index of all rendered runs;
+reports/runs/<id>.html keeps a page per run. Works offline and from file://.
 
 `python -m bench.report runs/<id> [--out reports/index.html]` re-renders from the records.
 """
@@ -6,107 +8,85 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
-import matplotlib
 import pandas as pd
 
-from bench import paper
+from bench import paper, report_plots
+from bench.harness import safe_name
 from bench.records import LATENCY_COLUMNS, read_json, read_scores
-from bench.summary import HIGHER_IS_BETTER, METRIC_LABELS, TABLE_METRICS, bucket_means, latency_stats
-from datasets.masks import BUCKET_ORDER, BUCKETS, bucket_label
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-METRIC_FORMATS = {"psnr": "{:.2f}", "ssim": "{:.3f}", "l1": "{:.2f}", "lpips": "{:.3f}"}
+from bench.report_tables import paired_rows, table1_rows, table2_rows, table2_variants
+from bench.summary import METRIC_LABELS, TABLE_METRICS, bucket_means, latency_stats
+from datasets.masks import BUCKETS, bucket_label
 
 
-@dataclass
-class Cell:
-    ours: str
-    n: int
-    paper: str
-    delta: str
-    best: bool
+def copy_tree_files(source: Path, target: Path) -> None:
+    if source.is_dir():
+        shutil.copytree(source, target, dirs_exist_ok=True)
 
 
-def table1_rows(means: pd.DataFrame, method_names: list[str]) -> list[dict[str, Any]]:
-    """Rows of the Table 1 mirror: (metric, bucket) with one Cell per method."""
-    rows = []
-    for metric in TABLE_METRICS:
-        fmt = METRIC_FORMATS[metric]
-        for low_high in BUCKETS:
-            bucket = bucket_label(low_high)
-            subset = means[(means.metric == metric) & (means.bucket == bucket)].set_index("method")
-            present = subset["mean"] if len(subset) else pd.Series(dtype=float)
-            best = (
-                (present.idxmax() if HIGHER_IS_BETTER[metric] else present.idxmin()) if len(present) else None
-            )
-            cells = []
-            for method in method_names:
-                value = float(present[method]) if method in present.index else None
-                reference = paper.table1_value(method, metric, bucket)
-                cells.append(
-                    Cell(
-                        ours=fmt.format(value) if value is not None else "–",
-                        n=int(subset.loc[method, "count"]) if method in subset.index else 0,
-                        paper=fmt.format(reference) if reference is not None else "",
-                        delta=f"{value - reference:+.2f}"
-                        if value is not None and reference is not None
-                        else "",
-                        best=method == best,
-                    )
-                )
-            rows.append({"metric": METRIC_LABELS[metric], "bucket": bucket, "cells": cells})
-    return rows
-
-
-def plot_metric_by_bucket(means: pd.DataFrame, metric: str, path: Path) -> None:
-    figure, axis = plt.subplots(figsize=(5.5, 3.4), dpi=110)
-    for method, rows in means[means.metric == metric].groupby("method"):
-        rows = rows.sort_values("bucket_order")
-        axis.plot(rows["bucket"], rows["mean"], marker="o", label=method)
-    axis.set_xlabel("hole ratio bucket")
-    axis.set_ylabel(METRIC_LABELS[metric])
-    axis.grid(alpha=0.3)
-    axis.legend(fontsize=8)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    plt.close(figure)
-
-
-def sample_grid(run_dir: Path, assets: Path, relative: str, method_names: list[str]) -> list[dict[str, Any]]:
-    """Per bucket the stored sample folders, copied to the report's assets."""
+def sample_grid(run_dir: Path, assets: Path, method_names: list[str]) -> list[dict[str, Any]]:
+    """Per bucket the stored sample folders, as asset paths relative to `assets`."""
+    copy_tree_files(run_dir / "samples", assets / "samples")
     grid = []
-    for bucket_folder in sorted((run_dir / "samples").glob("bucket*")):
+    for bucket_folder in sorted((assets / "samples").glob("bucket*")):
         order = int(bucket_folder.name.removeprefix("bucket"))
         examples = []
         for example in sorted(p for p in bucket_folder.iterdir() if p.is_dir()):
-            tiles = []
-            for name, label in [
+            names = [
                 ("input", "input"),
-                *[(m, m) for m in method_names],
+                *[(safe_name(m), m) for m in method_names],
                 ("ground_truth", "ground truth"),
-            ]:
-                source = example / f"{name}.png"
-                if source.is_file():
-                    target = assets / "samples" / bucket_folder.name / example.name / source.name
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(source, target)
-                    tiles.append(
-                        {"label": label, "src": f"{relative}/{target.relative_to(assets).as_posix()}"}
-                    )
+            ]
+            tiles = [
+                {"label": label, "src": (example / f"{file}.png").relative_to(assets).as_posix()}
+                for file, label in names
+                if (example / f"{file}.png").is_file()
+            ]
             examples.append({"name": example.name, "tiles": tiles})
         grid.append({"bucket": bucket_label(BUCKETS[order]), "examples": examples})
     return grid
+
+
+def training_plots(run_dir: Path, assets: Path, provenance: dict[str, Any]) -> list[dict[str, str]]:
+    plots = []
+    for name, file_name in sorted(provenance.get("training_logs", {}).items()):
+        log = pd.read_csv(run_dir / "training" / file_name)
+        if len(log):
+            target = f"training_{file_name.removesuffix('.csv')}.png"
+            report_plots.training_curves(log, f"training of {name}", assets / target)
+            plots.append({"title": f"training curves: {name}", "src": target})
+    return plots
+
+
+def comparability(provenance: dict[str, Any]) -> list[str]:
+    """Reasons the numbers cannot be compared with the paper's, for the banner."""
+    reasons = []
+    dataset = provenance["dataset"]
+    if dataset["name"] != "places":
+        reasons.append(
+            f"the data set is {dataset['name']} ({dataset['description']}); "
+            "the paper's Table 1 was measured on Places365 (10 categories)"
+        )
+    for name, info in provenance.get("methods", {}).items():
+        training = info.get("training") or {}
+        if training.get("profile") == "mini":
+            reasons.append(
+                f"{name} was trained with the CPU 'mini' profile ({training.get('steps')} steps, "
+                f"{training.get('size')} px, on {training.get('dataset')})"
+            )
+        for deviation in training.get("deviations") or []:
+            reasons.append(f"{name}: {deviation}")
+        if info.get("options", {}).get("trained") is False:
+            reasons.append(f"{name} has random weights (untrained)")
+    return reasons
 
 
 def template_environment() -> jinja2.Environment:
@@ -119,54 +99,85 @@ def template_environment() -> jinja2.Environment:
 
 
 def render_report(run_dir: Path, out: Path) -> Path:
-    """Write `out` (and its assets beside it) from the records stored in `run_dir`."""
+    """Write `out` and out.parent/runs/<id>.html (assets in out.parent/assets/<id>/)."""
     run_dir, out = Path(run_dir), Path(out)
     provenance = read_json(run_dir / "run.json")
     scores = read_scores(run_dir / "scores.csv")
     latency_path = run_dir / "latency.csv"
     latency = pd.read_csv(latency_path) if latency_path.exists() else pd.DataFrame(columns=LATENCY_COLUMNS)
-    method_names = [m for m in provenance["config"]["methods"] if m in set(scores["method"])]
-    means = bucket_means(scores)
-    relative = f"assets/{run_dir.name}"
-    assets = out.parent / relative
+    present = set(scores["method"])
+    method_names = [m for m in provenance["config"]["methods"] if m in present]
+    means = bucket_means(scores, intervals=True, seed=provenance["config"].get("seed", 0))
+    run_id = run_dir.name
+    assets = out.parent / "assets" / run_id
     if assets.exists():
         shutil.rmtree(assets)
     assets.mkdir(parents=True)
     plots = []
     for metric in TABLE_METRICS:
         if (means.metric == metric).any():
-            plot_metric_by_bucket(means, metric, assets / f"{metric}_by_bucket.png")
+            report_plots.metric_by_bucket(means, metric, assets / f"{metric}_by_bucket.png")
             plots.append(
-                {
-                    "title": f"{METRIC_LABELS[metric]} by hole ratio",
-                    "src": f"{relative}/{metric}_by_bucket.png",
-                }
+                {"title": f"{METRIC_LABELS[metric]} by hole ratio", "src": f"{metric}_by_bucket.png"}
             )
-    dataset = provenance["dataset"]["name"]
-    html = (
-        template_environment()
-        .get_template("index.html.j2")
-        .render(
-            run_id=run_dir.name,
-            provenance=provenance,
-            dataset=dataset,
-            comparable=dataset in ("places",),
-            method_names=method_names,
-            paper_names=[paper.PAPER_METHOD_NAMES.get(m.split("@")[0], "") for m in method_names],
-            untrained=[
-                m
-                for m in method_names
-                if provenance["methods"].get(m, {}).get("options", {}).get("trained") is False
-            ],
-            table1=table1_rows(means, method_names),
-            latency=latency_stats(latency).to_dict("records") if len(latency) else [],
-            grid=sample_grid(run_dir, assets, relative, method_names),
-            plots=plots,
-            bucket_count=len(BUCKET_ORDER),
+    if len(latency):
+        report_plots.latency(latency, assets / "latency.png")
+        plots.append({"title": "latency per image", "src": "latency.png"})
+    plots += training_plots(run_dir, assets, provenance)
+    copy_tree_files(run_dir / "figures", assets / "figures")
+    figures = [
+        {"name": name, "figure7": f"figures/{files['figure7']}", "figure8": f"figures/{files['figure8']}"}
+        for name, files in provenance.get("figures", {}).items()
+    ]
+    instances = table2_variants(method_names)
+    reference, paired = paired_rows(scores, method_names)
+    context = {
+        "run_id": run_id,
+        "provenance": provenance,
+        "method_names": method_names,
+        "paper_names": [paper.PAPER_METHOD_NAMES.get(m.split("@")[0], "") for m in method_names],
+        "untrained": [
+            m
+            for m in method_names
+            if provenance["methods"].get(m, {}).get("options", {}).get("trained") is False
+        ],
+        "table1": table1_rows(means, method_names),
+        "table2": table2_rows(means, instances),
+        "table2_buckets": [bucket_label(b) for b in BUCKETS],
+        "paired_reference": reference,
+        "paired": paired,
+        "latency": latency_stats(latency).to_dict("records") if len(latency) else [],
+        "grid": sample_grid(run_dir, assets, method_names),
+        "plots": plots,
+        "figures": figures,
+        "not_comparable": comparability(provenance),
+    }
+    runs_dir = out.parent / "runs"
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    (runs_dir / f"{run_id}.json").write_text(
+        json.dumps(
+            {
+                "run_id": run_id,
+                "dataset": provenance["dataset"]["name"],
+                "methods": method_names,
+                "started": provenance.get("started", ""),
+                "status": provenance.get("status", ""),
+            }
         )
     )
+    runs = sorted(
+        (json.loads(p.read_text()) for p in runs_dir.glob("*.json")), key=lambda r: r["started"], reverse=True
+    )
+    template = template_environment().get_template("index.html.j2")
+    (runs_dir / f"{run_id}.html").write_text(
+        template.render(**context, base=f"../assets/{quote(run_id)}/", runs=runs, runs_base=""),
+        encoding="utf-8",
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(html, encoding="utf-8")
+    out.write_text(
+        template.render(**context, base=f"assets/{quote(run_id)}/", runs=runs, runs_base="runs/"),
+        encoding="utf-8",
+    )
     return out
 
 

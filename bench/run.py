@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import ast
 import datetime as dt
+import shutil
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,7 +18,8 @@ from typing import Any
 import torch
 
 import methods
-from bench.harness import MethodRun, evaluate_method, sample_pairs, save_sample_inputs
+from bench.figures import first_pair_tensors, save_lbam_figures
+from bench.harness import MethodRun, evaluate_method, safe_name, sample_pairs, save_sample_inputs
 from bench.metrics import LpipsUnavailable, MetricProtocol, load_lpips
 from bench.records import git_commit, package_versions, read_json, sha256_file, write_json
 from bench.summary import summary_table
@@ -251,6 +253,28 @@ def create_methods(config: RunConfig, every_method: bool) -> list[methods.Method
     return created
 
 
+def lbam_figures(created, test_set, mask_set, samples, run_dir: Path) -> dict[str, dict[str, str]]:
+    """Figures 7–8 of every LBAM instance on one qualitative pair (a middle bucket's)."""
+    instances = [m for m in created if m.name.split("@")[0] == "lbam"]
+    if not instances or not samples:
+        return {}
+    image, mask = first_pair_tensors(test_set, mask_set, samples[len(samples) // 2])
+    return {m.name: save_lbam_figures(m, image, mask, run_dir / "figures", m.name) for m in instances}
+
+
+def copy_training_logs(checkpoints: dict[str, str], run_dir: Path) -> dict[str, str]:
+    """The train_log.csv beside each project checkpoint, kept with the run's records."""
+    copied = {}
+    for name, path in checkpoints.items():
+        log = Path(path).parent / "train_log.csv"
+        if log.is_file():
+            target = run_dir / "training" / f"{safe_name(name)}.csv"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(log, target)
+            copied[name] = target.name
+    return copied
+
+
 def run(args: argparse.Namespace) -> Path:
     config = build_config(args)
     run_dir = choose_run_dir(args)
@@ -320,6 +344,8 @@ def run(args: argparse.Namespace) -> Path:
             samples,
             progress=not args.no_progress,
         )
+    provenance["figures"] = lbam_figures(created, test_set, mask_set, samples, run_dir)
+    provenance["training_logs"] = copy_training_logs(config.checkpoints, run_dir)
     provenance["status"] = "complete"
     provenance["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     write_json(run_dir / "run.json", provenance)

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from bench.records import read_scores
+from bench.statistics import bootstrap_interval
 from datasets.masks import BUCKET_ORDER
 
 TABLE_METRICS = ("psnr", "ssim", "l1")
@@ -15,10 +16,16 @@ METRIC_LABELS = {"psnr": "PSNR (dB)", "ssim": "SSIM", "l1": "mean ℓ1 (%)", "lp
 HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "l1": False, "lpips": False}
 
 
-def bucket_means(scores: pd.DataFrame) -> pd.DataFrame:
-    """Mean and count per (method, metric, bucket), buckets in ascending hole ratio."""
+def bucket_means(scores: pd.DataFrame, intervals: bool = False, seed: int = 0) -> pd.DataFrame:
+    """Mean and count per (method, metric, bucket), buckets in ascending hole ratio; with
+    `intervals`, the seeded 95 % bootstrap interval of each mean (ci_low, ci_high)."""
     finite = scores[np.isfinite(scores["value"])]
-    table = finite.groupby(["method", "metric", "bucket"])["value"].agg(["mean", "count"]).reset_index()
+    groups = finite.groupby(["method", "metric", "bucket"])["value"]
+    table = groups.agg(["mean", "count"]).reset_index()
+    if intervals:
+        bounds = groups.apply(lambda v: bootstrap_interval(v.to_numpy(), seed)).reset_index(drop=True)
+        table["ci_low"] = [b[0] for b in bounds]
+        table["ci_high"] = [b[1] for b in bounds]
     table["bucket_order"] = table["bucket"].map(BUCKET_ORDER)
     return table.sort_values(["metric", "bucket_order", "method"]).reset_index(drop=True)
 

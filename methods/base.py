@@ -57,5 +57,12 @@ class Method(abc.ABC):
         """Every option that changes the output; recorded with the results."""
         return {}
 
+    training: dict[str, Any] | None = None  # how the loaded checkpoint was trained, when known
+
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "learned": self.learned, "options": self.options()}
+        return {
+            "name": self.name,
+            "learned": self.learned,
+            "options": self.options(),
+            "training": self.training,
+        }

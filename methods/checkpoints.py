@@ -78,3 +78,23 @@ def merge_options(
                 f"{name}: the checkpoint was made with {key}={stored[key]!r}, not {value!r}"
             )
     return {**defaults, **stored, **given}
+
+
+TRAINING_KEYS = (
+    "profile",
+    "objective",
+    "dataset",
+    "steps",
+    "finetune_steps",
+    "batch_size",
+    "size",
+    "no_adv",
+    "deviations",
+    "seed",
+)
+
+
+def training_summary(data: Mapping[str, Any]) -> dict[str, Any]:
+    """What a project checkpoint says about its training, for the results' provenance."""
+    config = data.get("train_config") or {}
+    return {**{k: config.get(k) for k in TRAINING_KEYS}, "step": data.get("step"), "vgg": data.get("vgg")}

@@ -19,7 +19,14 @@ import torch
 from torch import Tensor, nn
 
 from methods.base import Method
-from methods.checkpoints import CheckpointError, load_file, merge_options, own_checkpoint, strict_load
+from methods.checkpoints import (
+    CheckpointError,
+    load_file,
+    merge_options,
+    own_checkpoint,
+    strict_load,
+    training_summary,
+)
 from methods.lbam_layers import AttentionOptions, ForwardAttention, ReverseAttention, ReverseMaskConv
 from methods.registry import MethodError, register
 
@@ -198,6 +205,7 @@ def create_lbam(
     if own_checkpoint(data):
         method.load(data["generator"], source)
         method.checkpoint_kind = "inpaint-bench"
+        method.training = training_summary(data)
     else:
         if config.variant != "official" or config.ablation != "full" or config.width != 1.0:
             raise CheckpointError(

@@ -21,7 +21,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from methods.base import Method
-from methods.checkpoints import CheckpointError, load_file, merge_options, own_checkpoint, strict_load
+from methods.checkpoints import (
+    CheckpointError,
+    load_file,
+    merge_options,
+    own_checkpoint,
+    strict_load,
+    training_summary,
+)
 from methods.registry import MethodError, register
 
 VARIANTS = ("paper", "community")
@@ -201,6 +208,7 @@ def create_pconv(
     source = Path(checkpoint).name
     if own_checkpoint(data):
         state, method.checkpoint_kind = data["generator"], "inpaint-bench"
+        method.training = training_summary(data)
     elif isinstance(data, dict) and isinstance(data.get("model"), dict):
         state, method.checkpoint_kind = data["model"], "community"
         source += " (community layout {'model': state_dict})"
