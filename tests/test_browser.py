@@ -78,7 +78,8 @@ def test_report_opens_from_file_with_every_image_and_no_console_error(browser, r
     for page in (report, next((report.parent / "runs").glob("*.html"))):
         browser.get(page.as_uri())
         broken = browser.execute_script(
-            "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
+            "return Array.from(document.images)"
+            ".filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
         )
         assert broken == [], broken
         assert browser.execute_script("return document.images.length") >= 4 * 5 + 4 + 2
