@@ -24,7 +24,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "width": 0.25,
         "batch_size": 4,
         "epochs": 0,
-        "steps": 400,
+        "steps": 1500,
         "checkpoint_every": 100,
     },
 }
