@@ -41,3 +41,10 @@ def report(session: nox.Session) -> None:
     """Re-render reports/index.html from stored records: `nox -s report -- runs/<id>`."""
     session.install("-e", ".")
     session.run("python", "-m", "bench.report", *session.posargs)
+
+
+@nox.session
+def perf(session: nox.Session) -> None:
+    """Speed figures on this machine: `python -m bench.perf` (table and perf.json)."""
+    session.install("-e", ".")
+    session.run("python", "-m", "bench.perf", *session.posargs)

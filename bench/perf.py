@@ -1,0 +1,260 @@
+"""`python -m bench.perf`: speed figures on the current device, printed and written to JSON.
+
+Medians over repeats after warm-up (CUDA synchronised). Ratios make the figures comparable from
+machine to machine: achieved GFLOP/s of a network over the machine's matrix-product rate, metric
+throughput over scikit-image's on the same pairs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+import methods
+from bench import metrics
+from bench.records import package_versions
+
+
+def timed(function: Callable[[], object], device: torch.device, repeats: int, warmup: int = 1) -> float:
+    """Median seconds of `function` after `warmup` calls."""
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    for _ in range(warmup):
+        function()
+    sync()
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        sync()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def reference_rates(device: torch.device, repeats: int) -> dict[str, float]:
+    n = 2048
+    a, b = torch.rand(n, n, device=device), torch.rand(n, n, device=device)
+    seconds = timed(lambda: a @ b, device, repeats)
+    big = torch.rand(64 * 1024 * 1024 // 4, device=device)  # 64 MiB
+    copy_seconds = timed(lambda: big.clone(), device, repeats)
+    return {"matmul_gflops": 2 * n**3 / seconds / 1e9, "copy_gbs": 2 * big.numel() * 4 / copy_seconds / 1e9}
+
+
+def flops_of(function: Callable[[], object]) -> int:
+    counter = FlopCounterMode(display=False)
+    with counter:
+        function()
+    return int(counter.get_total_flops())
+
+
+def learned(
+    name: str,
+    options: dict[str, Any],
+    device: torch.device,
+    reference_gflops: float,
+    repeats: int,
+    batches: tuple[int, ...],
+) -> dict[str, Any]:
+    method = methods.create(name, device=str(device), **options)
+    size = 256
+    row: dict[str, Any] = {"method": name, **options}
+    with torch.inference_mode():
+        for batch in (1, *batches):
+            image = torch.rand(batch, 3, size, size, device=device)
+            mask = torch.ones(batch, 1, size, size, device=device)
+            mask[..., 64:160, 80:200] = 0
+            seconds = timed(lambda image=image, mask=mask: method.predict(image, mask), device, repeats)
+            if batch == 1:
+                flops = flops_of(lambda image=image, mask=mask: method.predict(image, mask))
+                row.update(
+                    ms_batch1=seconds * 1000,
+                    gflop=flops / 1e9,
+                    fraction_of_matmul=flops / seconds / 1e9 / reference_gflops,
+                )
+            else:
+                row[f"images_per_s_batch{batch}"] = batch / seconds
+    return row
+
+
+def training_step(profile: str, device: torch.device, repeats: int) -> dict[str, Any]:
+    from bench.train import Trainer
+    from bench.train_config import TrainConfig
+
+    with tempfile.TemporaryDirectory() as folder:
+        options = {"profile": profile, "out": folder, "device": str(device), "steps": 1}
+        if profile == "paper":  # one step of the paper's network and batch, without its data and VGG
+            options.update(batch_size=2, profile="mini", size=256, width=1.0)
+        trainer = Trainer(TrainConfig(**options))
+        trainer.generator.train()
+        image, mask = next(iter(trainer.loader()))
+        seconds = timed(lambda: trainer.train_step(image.to(device), mask.to(device)), device, repeats)
+    return {
+        "profile": profile,
+        "batch": int(image.shape[0]),
+        "size": int(image.shape[-1]),
+        "seconds_per_step": seconds,
+        "images_per_s": image.shape[0] / seconds,
+    }
+
+
+def classical(device: torch.device, repeats: int) -> list[dict[str, Any]]:
+    from datasets.demo import load_demo
+    from datasets.masks import bucketed_mask_set
+
+    image = torch.from_numpy(load_demo(256, ["chelsea"]).images[0]).permute(2, 0, 1)[None].float() / 255
+    mask = torch.from_numpy(bucketed_mask_set("free_form", 1, 0, 256).masks[2])[None, None]
+    rows = []
+    for name in ("telea", "ns", "patchmatch"):
+        method = methods.create(name)
+        rows.append(
+            {
+                "method": name,
+                "ms_per_image": timed(lambda m=method: m.predict(image, mask), device, repeats) * 1000,
+            }
+        )
+    return rows
+
+
+def metric_speed(device: torch.device, repeats: int, count: int = 32) -> dict[str, float]:
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    rng = np.random.default_rng(0)
+    truth = rng.random((count, 256, 256, 3), dtype=np.float32)
+    other = np.clip(truth + rng.normal(0, 0.05, truth.shape), 0, 1).astype(np.float32)
+    t_truth = torch.from_numpy(truth).permute(0, 3, 1, 2).contiguous().to(device)
+    t_other = torch.from_numpy(other).permute(0, 3, 1, 2).contiguous().to(device)
+
+    def ours() -> None:
+        (
+            metrics.psnr(t_other, t_truth),
+            metrics.ssim(t_other, t_truth),
+            metrics.mean_l1_percent(t_other, t_truth),
+        )
+
+    def scikit() -> None:
+        for x, y in zip(truth, other, strict=True):
+            peak_signal_noise_ratio(x, y, data_range=1.0)
+            structural_similarity(
+                x,
+                y,
+                gaussian_weights=True,
+                sigma=1.5,
+                use_sample_covariance=False,
+                data_range=1.0,
+                channel_axis=2,
+            )
+            np.abs(x - y).mean()
+
+    ours_rate = count / timed(ours, device, repeats)
+    scikit_rate = count / timed(scikit, torch.device("cpu"), max(1, repeats // 2))
+    return {
+        "ours_images_per_s": ours_rate,
+        "skimage_images_per_s": scikit_rate,
+        "speedup": ours_rate / scikit_rate,
+    }
+
+
+def end_to_end() -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bench.run",
+                "--no-progress",
+                "--out",
+                f"{folder}/run",
+                "--report",
+                f"{folder}/index.html",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        return {"demo_bench_run_seconds": time.perf_counter() - start}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.perf", description=__doc__)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out", default="perf.json")
+    parser.add_argument(
+        "--skip", default="", help="comma-separated parts to skip: learned,training,classical,metrics,e2e"
+    )
+    args = parser.parse_args(argv)
+    device = torch.device(
+        "cuda"
+        if args.device == "auto" and torch.cuda.is_available()
+        else ("cpu" if args.device == "auto" else args.device)
+    )
+    skip = set(filter(None, args.skip.split(",")))
+    results: dict[str, Any] = {
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "versions": package_versions(),
+    }
+    results["reference"] = reference_rates(device, args.repeats)
+    print(
+        f"reference: {results['reference']['matmul_gflops']:.1f} GFLOP/s matmul, "
+        f"{results['reference']['copy_gbs']:.1f} GB/s copy ({device}, {results['threads']} threads)"
+    )
+    if "learned" not in skip:
+        results["learned"] = [
+            learned(name, options, device, results["reference"]["matmul_gflops"], args.repeats, (8, 16))
+            for name, options in (
+                ("lbam", {"variant": "official"}),
+                ("lbam", {"variant": "paper"}),
+                ("pconv", {"variant": "paper"}),
+            )
+        ]
+        for row in results["learned"]:
+            print(
+                f"{row['method']:>6} {row.get('variant', ''):>8}: {row['ms_batch1']:7.1f} ms/img (batch 1), "
+                f"{row['images_per_s_batch8']:5.1f} img/s (8), "
+                f"{row['images_per_s_batch16']:5.1f} img/s (16), "
+                f"{row['gflop']:.1f} GFLOP, {row['fraction_of_matmul']:.0%} of matmul rate"
+            )
+    if "training" not in skip:
+        results["training"] = [training_step(p, device, max(2, args.repeats // 2)) for p in ("mini", "paper")]
+        for row in results["training"]:
+            print(
+                f"train step ({row['profile']}, batch {row['batch']} at {row['size']} px): "
+                f"{row['seconds_per_step']:.2f} s, {row['images_per_s']:.1f} img/s"
+            )
+    if "classical" not in skip:
+        results["classical"] = classical(device, args.repeats)
+        for row in results["classical"]:
+            print(f"{row['method']:>10}: {row['ms_per_image']:7.1f} ms/img")
+    if "metrics" not in skip:
+        results["metrics"] = metric_speed(device, args.repeats)
+        m = results["metrics"]
+        print(
+            f"metrics PSNR+SSIM+l1: {m['ours_images_per_s']:.0f} img/s vs scikit-image "
+            f"{m['skimage_images_per_s']:.0f} img/s ({m['speedup']:.2f}x)"
+        )
+    if "e2e" not in skip:
+        results["end_to_end"] = end_to_end()
+        print(f"demo python -m bench.run: {results['end_to_end']['demo_bench_run_seconds']:.0f} s")
+    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    print(f"written: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
