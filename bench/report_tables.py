@@ -41,7 +41,9 @@ def _cell(metric: str, row: pd.Series | None, reference: float | None, best: boo
         interval=interval,
         n=int(row["count"]) if row is not None else 0,
         paper=_format(metric, reference) if reference is not None else "",
-        delta=f"{value - reference:+.2f}" if value is not None and reference is not None else "",
+        delta=METRIC_FORMATS[metric].replace("{:", "{:+").format(value - reference)
+        if value is not None and reference is not None
+        else "",
         best=best,
     )
 
