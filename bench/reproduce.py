@@ -52,6 +52,10 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--checkpoint", action="append", default=[], metavar="NAME=PATH")
     parser.add_argument("--train-dir", default="runs/train", help="where trained checkpoints are kept")
+    parser.add_argument(
+        "--steps", type=int, default=None, help="override the profile's training steps (quick looks)"
+    )
+    parser.add_argument("--width", type=float, default=None, help="override the profile's network width")
     parser.add_argument("--no-progress", action="store_true")
     return parser.parse_known_args(argv)
 
@@ -65,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         *(["--no-progress"] if args.no_progress else []),
     ]
     train_dir = Path(args.train_dir)
+    overrides = [
+        *(["--steps", str(args.steps)] if args.steps else []),
+        *(["--width", str(args.width)] if args.width else []),
+    ]
     if args.table == "table1":
         dataset = args.dataset or "demo"
         checkpoints = dict(given)
@@ -79,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
                     return 2
                 out = train_dir / f"{method}-mini"
                 checkpoints[method] = str(
-                    trained_checkpoint(["--method", method, "--profile", args.profile], out, progress)
+                    trained_checkpoint(
+                        ["--method", method, "--profile", args.profile, *overrides], out, progress
+                    )
                 )
         run_args = [
             "--methods",
@@ -107,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
                 "--dataset",
                 dataset,
                 *variant_args,
+                *overrides,
                 *(["--data-root", args.data_root] if args.data_root else []),
             ]
             checkpoints[name] = str(
