@@ -18,16 +18,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from methods.base import Method
-from methods.checkpoints import (
-    CheckpointError,
-    load_file,
-    merge_options,
-    own_checkpoint,
-    strict_load,
-    training_summary,
-)
+from methods.checkpoints import CheckpointError, merge_options, own_checkpoint
 from methods.lbam_layers import AttentionOptions, ForwardAttention, ReverseAttention, ReverseMaskConv
+from methods.learned import LearnedMethod, given_options, read_checkpoint
 from methods.registry import MethodError, register
 
 VARIANTS = ("official", "paper")
@@ -137,47 +130,30 @@ class LBAMNet(nn.Module):
         )
 
 
-class LBAM(Method):
+class LBAM(LearnedMethod):
     name = "lbam"
-    learned = True
+    size_multiple = SIZE_MULTIPLE
 
     def __init__(self, config: LBAMConfig, device: str = "cpu") -> None:
-        super().__init__(device)
-        self.config = config
-        self.net = LBAMNet(config).to(self.device).eval()
-        self.trained = False
-        self.checkpoint_kind = "none"
+        super().__init__(config, LBAMNet(config), device)
 
     def network_inputs(self, image: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """The common interface → the network's inputs (official: RGB·M ⊕ M in [0,1])."""
-        size = image.shape[-2:]
-        if any(s % SIZE_MULTIPLE for s in size):
-            raise ValueError(f"lbam needs sizes divisible by {SIZE_MULTIPLE}, got {tuple(size)}")
+        self.check_size(image)
         mask3 = mask.expand(-1, 3, -1, -1)
         if self.config.variant == "official":
             return torch.cat((image * mask3, mask), 1), mask3
         return (image * 2 - 1) * mask3, mask3
 
     def raw_output(self, image: Tensor, mask: Tensor) -> Tensor:
-        """The network's output in [0,1] image space, differentiable (for training)."""
         output = self.net(*self.network_inputs(image.to(self.device), mask.to(self.device)))
         return (output + 1) / 2 if self.config.variant == "paper" else output
-
-    def predict(self, image: Tensor, mask: Tensor) -> Tensor:
-        return self.raw_output(image, mask).clamp(0, 1)
 
     def intermediates(self, image: Tensor, mask: Tensor) -> dict[str, Any]:
         """Feature maps and attention maps for the report's Figures 7–8."""
         with torch.inference_mode():
             _, found = self.net(*self.network_inputs(image.to(self.device), mask.to(self.device)), True)
         return found
-
-    def load(self, state: dict[str, Tensor], source: str) -> None:
-        strict_load(self.net, state, source)
-        self.trained = True
-
-    def options(self) -> dict[str, Any]:
-        return {**asdict(self.config), "checkpoint_kind": self.checkpoint_kind, "trained": self.trained}
 
 
 @register("lbam")
@@ -188,31 +164,20 @@ def create_lbam(
     ablation: str | None = None,
     width: float | None = None,
 ) -> LBAM:
-    given = {
-        k: v for k, v in {"variant": variant, "ablation": ablation, "width": width}.items() if v is not None
-    }
-    data = load_file(checkpoint) if checkpoint is not None else None
-    stored: dict[str, Any] = {}
-    if own_checkpoint(data):
-        if data.get("method") != "lbam":
-            raise CheckpointError(f"{Path(checkpoint).name} is a {data.get('method')} checkpoint, not lbam")
-        stored = dict(data["options"])
+    data, stored = read_checkpoint("lbam", checkpoint)
+    given = given_options(variant=variant, ablation=ablation, width=width)
     config = LBAMConfig(**merge_options("lbam", asdict(LBAMConfig()), stored, given))
     method = LBAM(config, device)
     if data is None:
         return method
     source = Path(checkpoint).name
     if own_checkpoint(data):
-        method.load(data["generator"], source)
-        method.checkpoint_kind = "inpaint-bench"
-        method.training = training_summary(data)
+        method.load(data["generator"], source, "inpaint-bench", data)
+    elif config.variant != "official" or config.ablation != "full" or config.width != 1.0:
+        raise CheckpointError(
+            f"{source} is a plain state dict, the official release's format: "
+            "it loads only into variant='official', ablation='full', width=1"
+        )
     else:
-        if config.variant != "official" or config.ablation != "full" or config.width != 1.0:
-            raise CheckpointError(
-                f"{source} is a plain state dict, the official release's format: "
-                "it loads only into variant='official', ablation='full', width=1"
-            )
-        method.load(data, f"{source} (official release layout)")
-        method.checkpoint_kind = "official"
-    method.net.to(method.device)
+        method.load(data, f"{source} (official release layout)", "official")
     return method

@@ -14,21 +14,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from methods.base import Method
-from methods.checkpoints import (
-    CheckpointError,
-    load_file,
-    merge_options,
-    own_checkpoint,
-    strict_load,
-    training_summary,
-)
+from methods.checkpoints import CheckpointError, merge_options, own_checkpoint
+from methods.learned import LearnedMethod, given_options, read_checkpoint
 from methods.registry import MethodError, register
 
 VARIANTS = ("paper", "community")
@@ -147,37 +139,24 @@ class PConvUNet(nn.Module):
         return self
 
 
-class PConv(Method):
+class PConv(LearnedMethod):
     name = "pconv"
-    learned = True
+    size_multiple = SIZE_MULTIPLE
 
     def __init__(self, config: PConvConfig, device: str = "cpu") -> None:
-        super().__init__(device)
-        self.config = config
-        self.net = PConvUNet(config).to(self.device).eval()
-        self.trained = False
-        self.checkpoint_kind = "none"
+        super().__init__(config, PConvUNet(config), device)
         self.mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
         self.std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
 
     def network_inputs(self, image: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        size = image.shape[-2:]
-        if any(s % SIZE_MULTIPLE for s in size):
-            raise ValueError(f"pconv needs sizes divisible by {SIZE_MULTIPLE}, got {tuple(size)}")
+        self.check_size(image)
         if self.config.variant == "community":
             image = (image - self.mean) / self.std
         return image, mask.expand(-1, 3, -1, -1)
 
     def raw_output(self, image: Tensor, mask: Tensor) -> Tensor:
-        """The network's output in [0,1] image space, differentiable (for training)."""
         output = self.net(*self.network_inputs(image.to(self.device), mask.to(self.device)))
         return output * self.std + self.mean if self.config.variant == "community" else output
-
-    def predict(self, image: Tensor, mask: Tensor) -> Tensor:
-        return self.raw_output(image, mask).clamp(0, 1)
-
-    def options(self) -> dict[str, Any]:
-        return {**asdict(self.config), "checkpoint_kind": self.checkpoint_kind, "trained": self.trained}
 
 
 @register("pconv")
@@ -188,36 +167,22 @@ def create_pconv(
     width: float | None = None,
     freeze_encoder_bn: bool | None = None,
 ) -> PConv:
-    given = {
-        k: v
-        for k, v in {"variant": variant, "width": width, "freeze_encoder_bn": freeze_encoder_bn}.items()
-        if v is not None
-    }
-    data = load_file(checkpoint) if checkpoint is not None else None
-    stored: dict[str, Any] = {}
-    if own_checkpoint(data):
-        if data.get("method") != "pconv":
-            raise CheckpointError(f"{Path(checkpoint).name} is a {data.get('method')} checkpoint, not pconv")
-        stored = dict(data["options"])
-    elif data is not None:
+    data, stored = read_checkpoint("pconv", checkpoint)
+    if data is not None and not stored:
         stored = {"variant": "community", "width": 1.0}  # the community format: {'model': state_dict, …}
+    given = given_options(variant=variant, width=width, freeze_encoder_bn=freeze_encoder_bn)
     config = PConvConfig(**merge_options("pconv", asdict(PConvConfig()), stored, given))
     method = PConv(config, device)
     if data is None:
         return method
     source = Path(checkpoint).name
     if own_checkpoint(data):
-        state, method.checkpoint_kind = data["generator"], "inpaint-bench"
-        method.training = training_summary(data)
+        method.load(data["generator"], source, "inpaint-bench", data)
     elif isinstance(data, dict) and isinstance(data.get("model"), dict):
-        state, method.checkpoint_kind = data["model"], "community"
-        source += " (community layout {'model': state_dict})"
+        method.load(data["model"], f"{source} (community layout {{'model': state_dict}})", "community")
     else:
         raise CheckpointError(
             f"{source}: expected an inpaint-bench checkpoint "
             "or the community layout {'model': state_dict, …}"
         )
-    strict_load(method.net, state, source)
-    method.trained = True
-    method.net.to(method.device)
     return method

@@ -1,0 +1,61 @@
+"""What LBAM and PConv share: a network, options from a config dataclass, checkpoint state."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from torch import Tensor, nn
+
+from methods.base import Method
+from methods.checkpoints import CheckpointError, load_file, own_checkpoint, strict_load, training_summary
+
+
+class LearnedMethod(Method):
+    learned = True
+    size_multiple = 1
+
+    def __init__(self, config: Any, net: nn.Module, device: str = "cpu") -> None:
+        super().__init__(device)
+        self.config = config
+        self.net = net.to(self.device).eval()
+        self.trained = False
+        self.checkpoint_kind = "none"
+
+    def check_size(self, image: Tensor) -> None:
+        size = tuple(image.shape[-2:])
+        if any(s % self.size_multiple for s in size):
+            raise ValueError(f"{self.name} needs sizes divisible by {self.size_multiple}, got {size}")
+
+    def raw_output(self, image: Tensor, mask: Tensor) -> Tensor:
+        """The network's output in [0,1] image space, differentiable (for training)."""
+        raise NotImplementedError
+
+    def predict(self, image: Tensor, mask: Tensor) -> Tensor:
+        return self.raw_output(image, mask).clamp(0, 1)
+
+    def load(self, state: Any, source: str, kind: str, data: Any = None) -> None:
+        strict_load(self.net, state, source)
+        self.trained, self.checkpoint_kind = True, kind
+        if kind == "inpaint-bench":
+            self.training = training_summary(data)
+        self.net.to(self.device)
+
+    def options(self) -> dict[str, Any]:
+        return {**asdict(self.config), "checkpoint_kind": self.checkpoint_kind, "trained": self.trained}
+
+
+def read_checkpoint(name: str, checkpoint: str | Path | None) -> tuple[Any, dict[str, Any]]:
+    """(file contents or None, the options a project checkpoint was made with)."""
+    data = load_file(checkpoint) if checkpoint is not None else None
+    if not own_checkpoint(data):
+        return data, {}
+    if data.get("method") != name:
+        raise CheckpointError(f"{Path(checkpoint).name} is a {data.get('method')} checkpoint, not {name}")
+    return data, dict(data["options"])
+
+
+def given_options(**options: Any) -> dict[str, Any]:
+    """The options a caller set explicitly (None = not set)."""
+    return {key: value for key, value in options.items() if value is not None}
