@@ -17,6 +17,7 @@ from methods.lbam import ABLATIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"width": 0.0625, "size": 128, "resize_short": 144, "batch_size": 2, "device": "cpu"}
+TINY_CLI = ["--method", "lbam", "--width", "0.0625", "--size", "128", "--device", "cpu", "--no-progress"]
 
 
 @pytest.fixture(autouse=True)
@@ -129,28 +130,7 @@ def test_a_few_steps_reduce_the_loss_on_a_fixed_batch(tmp_path, options):
 
 def test_training_cli_then_benchmark_with_the_checkpoint(tmp_path):
     out = tmp_path / "lbam"
-    assert (
-        train_main(
-            [
-                "--method",
-                "lbam",
-                "--width",
-                "0.0625",
-                "--size",
-                "128",
-                "--batch-size",
-                "2",
-                "--steps",
-                "2",
-                "--out",
-                str(out),
-                "--no-progress",
-                "--device",
-                "cpu",
-            ]
-        )
-        == 0
-    )
+    assert train_main([*TINY_CLI, "--batch-size", "2", "--steps", "2", "--out", str(out)]) == 0
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["step"] == 2
     from bench.run import main as run_main
@@ -192,21 +172,8 @@ def test_two_gloo_ranks_stay_in_sync(tmp_path):
             "--nproc_per_node=2",
             "-m",
             "bench.train",
-            "--method",
-            "lbam",
-            "--width",
-            "0.0625",
-            "--size",
-            "128",
-            "--batch-size",
-            "1",
-            "--steps",
-            "3",
-            "--out",
-            str(out),
-            "--no-progress",
-            "--device",
-            "cpu",
+            *TINY_CLI,
+            *("--batch-size", "1", "--steps", "3", "--out", str(out)),
         ],
         capture_output=True,
         text=True,
