@@ -236,6 +236,9 @@ def create_methods(config: RunConfig, every_method: bool) -> list[methods.Method
             base, device=config.device, checkpoint=config.checkpoints.get(name), **options
         )
         method.name = name
+        multiple = getattr(method, "size_multiple", 1)
+        if config.size % multiple:
+            raise RunError(f"{name} needs --size divisible by {multiple}, got {config.size}")
         if method.learned and not method.trained and not config.allow_untrained:
             if every_method:
                 print(

@@ -128,6 +128,12 @@ def test_missing_data_exits_2_with_the_layout_and_no_traceback(tmp_path):
         (["--methods", "telea", "--masks", "folder:/nonexistent"], "does not exist"),
         (["--methods", "telea", "--checkpoint", "telea"], "NAME=PATH"),
         (["--methods", "telea", "--device", "cuda:3"], "no CUDA device"),
+        (["--methods", "lbam", "--allow-untrained", "--size", "96"], "divisible by 128"),
+        (
+            ["--methods", "lbam", "--option", "lbam.variant=nope", "--allow-untrained"],
+            "variant must be one of",
+        ),
+        (["--methods", "telea", "--option", "telea.radius"], "NAME.KEY=VALUE"),
     ],
 )
 def test_bad_command_lines_exit_2_with_a_message(tmp_path, capsys, arguments, message):
