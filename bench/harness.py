@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -81,17 +80,8 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-@dataclass
-class MethodRun:
-    name: str
-    method: Method
-    done: int = 0
-    computed: int = 0
-    info: dict[str, Any] = field(default_factory=dict)
-
-
 def evaluate_method(
-    run: MethodRun,
+    method: Method,
     test_set: TestSet,
     mask_set: MaskSet,
     run_dir: Path,
@@ -99,19 +89,20 @@ def evaluate_method(
     lpips_model: torch.nn.Module | None = None,
     samples: list[Pair] | None = None,
     progress: bool = True,
-) -> None:
-    """Score `run.method` on every pair not yet stored in run_dir, appending records as it goes."""
-    method, device = run.method, run.method.device
+) -> int:
+    """Score `method` on every pair not yet stored in run_dir, appending records as it goes;
+    returns how many pairs were stored before (and so not recomputed)."""
+    name, device = method.name, method.device
     done = completed_items(run_dir)
     samples_wanted = {(p.image_index, p.mask_index) for p in samples or []}
     todo = [
         pair
         for pair in all_pairs(test_set, mask_set)
-        if (run.name, test_set.image_ids[pair.image_index], mask_set.mask_ids[pair.mask_index]) not in done
+        if (name, test_set.image_ids[pair.image_index], mask_set.mask_ids[pair.mask_index]) not in done
     ]
-    run.done = len(all_pairs(test_set, mask_set)) - len(todo)
+    reused = len(all_pairs(test_set, mask_set)) - len(todo)
     if not todo:
-        return
+        return reused
     if lpips_model is not None:
         lpips_model.to(device)
     with (
@@ -123,7 +114,7 @@ def evaluate_method(
             test_set.images[todo[0].image_index], mask_set.masks[todo[0].mask_index], device
         )
         method.predict(warm_image, warm_mask)  # warm-up: not timed, not stored
-        bar = tqdm(todo, desc=f"{run.name:>10}", unit="img", disable=not progress, leave=True)
+        bar = tqdm(todo, desc=f"{name:>10}", unit="img", disable=not progress, leave=True)
         for pair in bar:
             image_id = test_set.image_ids[pair.image_index]
             mask_id = mask_set.mask_ids[pair.mask_index]
@@ -138,9 +129,9 @@ def evaluate_method(
             scores = score_batch(image, mask, output, protocol, lpips_model)
             if (pair.image_index, pair.mask_index) in samples_wanted:
                 folder = sample_dir(run_dir, test_set, mask_set, pair)
-                save_png(composite(image, mask, output.clamp(0, 1)), folder / f"{safe_name(run.name)}.png")
+                save_png(composite(image, mask, output.clamp(0, 1)), folder / f"{safe_name(name)}.png")
             base = {
-                "method": run.name,
+                "method": name,
                 "dataset": test_set.name,
                 "image_id": image_id,
                 "mask_id": mask_id,
@@ -151,7 +142,7 @@ def evaluate_method(
             latency_out.append(
                 [
                     {
-                        "method": run.name,
+                        "method": name,
                         "image_id": image_id,
                         "mask_id": mask_id,
                         "ms": round(milliseconds, 4),
@@ -159,5 +150,5 @@ def evaluate_method(
                     }
                 ]
             )
-            run.computed += 1
             bar.set_postfix(psnr=f"{float(scores['psnr'][0]):.2f}", ms=f"{milliseconds:.0f}")
+    return reused

@@ -19,7 +19,7 @@ import torch
 
 import methods
 from bench.figures import first_pair_tensors, save_lbam_figures
-from bench.harness import MethodRun, evaluate_method, safe_name, sample_pairs, save_sample_inputs
+from bench.harness import evaluate_method, safe_name, sample_pairs, save_sample_inputs
 from bench.metrics import LpipsUnavailable, MetricProtocol, load_lpips
 from bench.records import git_commit, package_versions, read_json, sha256_file, write_json
 from bench.summary import summary_table
@@ -336,9 +336,8 @@ def run(args: argparse.Namespace) -> Path:
         file=sys.stderr,
     )
     for method in created:
-        method_run = MethodRun(method.name, method)
-        evaluate_method(
-            method_run,
+        reused = evaluate_method(
+            method,
             test_set,
             mask_set,
             run_dir,
@@ -347,6 +346,10 @@ def run(args: argparse.Namespace) -> Path:
             samples,
             progress=not args.no_progress,
         )
+        if reused:
+            print(
+                f"{method.name}: {reused} pairs already stored in {run_dir}, not recomputed", file=sys.stderr
+            )
     provenance["figures"] = lbam_figures(created, test_set, mask_set, samples, run_dir)
     provenance["training_logs"] = copy_training_logs(config.checkpoints, run_dir)
     provenance["status"] = "complete"

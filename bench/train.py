@@ -10,7 +10,6 @@ Checkpoints (written atomically to <out>/checkpoint.pt) plug into
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import csv
 import dataclasses
@@ -25,15 +24,16 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch import Tensor, nn
+from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 import methods
 from bench import losses
+from bench.distributed import Distributed, average_gradients, parameter_checksum
 from bench.records import git_commit, package_versions
-from bench.train_config import PROFILES, TrainConfig
+from bench.train_config import TrainConfig, parse_args
 from datasets import DataNotFoundError
 from datasets.masks import MaskError, load_mask_folder
 from datasets.training import TrainingStream, training_sources
@@ -66,41 +66,6 @@ def resolve_vgg(config: TrainConfig) -> losses.VGG16Features | None:
         print(f"note: {note}. {error}", file=sys.stderr)
         config.deviations.append(note)
         return None
-
-
-@dataclasses.dataclass
-class Distributed:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    @classmethod
-    def from_environment(cls, device: str) -> Distributed:
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        if world == 1:
-            return cls()
-        backend = "nccl" if device.startswith("cuda") else "gloo"
-        dist.init_process_group(backend)
-        return cls(dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0")))
-
-
-def average_gradients(module: nn.Module, world: int) -> None:
-    """Mean of gradients over ranks, for the discriminator: its gradient penalty needs a double
-    backward and several forwards per step, which DistributedDataParallel does not support."""
-    if world == 1:
-        return
-    for param in module.parameters():
-        if param.grad is not None:
-            dist.all_reduce(param.grad)
-            param.grad /= world
-
-
-def parameter_checksum(module: nn.Module) -> float:
-    return float(sum(p.detach().double().sum() for p in module.parameters()))
 
 
 class Trainer:
@@ -374,67 +339,6 @@ class Trainer:
         return summary
 
 
-def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Namespace]:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.train",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    defaults = TrainConfig()
-    parser.add_argument("--method", default="lbam", choices=["lbam", "pconv"])
-    parser.add_argument("--variant", default="", help="lbam: official | paper; pconv: paper | community")
-    parser.add_argument(
-        "--ablation", default="full", help="lbam: full, unlearned, forward, sigmoid, lrelu, relu, mask3x3"
-    )
-    parser.add_argument(
-        "--objective", default="", help="lbam_paper | lbam_official | pconv (default: from method/variant)"
-    )
-    parser.add_argument(
-        "--no-adv", action="store_true", help="drop the adversarial term (Table 2 'w/o L_adv')"
-    )
-    parser.add_argument("--profile", default="mini", choices=sorted(PROFILES))
-    parser.add_argument("--dataset", default="demo", help="demo | folder:PATH | paris | places")
-    parser.add_argument("--data-root", default=None)
-    parser.add_argument(
-        "--mask-folder", default=None, help="NVIDIA-layout training masks mixed with random-shape masks"
-    )
-    for name in (
-        "size",
-        "resize_short",
-        "batch_size",
-        "epochs",
-        "steps",
-        "finetune_steps",
-        "checkpoint_every",
-        "seed",
-        "workers",
-    ):
-        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
-    for name in ("width", "lr_g", "lr_d", "finetune_lr"):
-        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
-    parser.add_argument("--device", default="auto")
-    parser.add_argument(
-        "--vgg-weights",
-        default=None,
-        help=f"VGG16 weights (default: the torchvision cache file {losses.VGG16_FILE})",
-    )
-    parser.add_argument(
-        "--amp", default="none", choices=["none", "bf16", "fp16"], help="mixed precision on CUDA"
-    )
-    parser.add_argument("--channels-last", action="store_true")
-    parser.add_argument(
-        "--out", default="", help="output folder (default runs/train/<method>-<variant>-…-<profile>)"
-    )
-    parser.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
-    parser.add_argument(
-        "--stop-after", type=int, default=None, help="stop (with a checkpoint) after this many steps"
-    )
-    parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
-    config = TrainConfig(**{k: v for k, v in vars(args).items() if k in TrainConfig.field_names()})
-    return config, args
-
-
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -442,7 +346,7 @@ def seed_everything(seed: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    config, args = parse_args(argv)
+    config, args = parse_args(argv, __doc__)
     seed_everything(config.seed)
     try:
         trainer = Trainer(config)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass, field, fields
 from typing import Any
+
+from bench.losses import VGG16_FILE
 
 PROFILES: dict[str, dict[str, Any]] = {
     # LBAM paper Sec. 4.1 / the release: 256 crops of images resized to a 350 short side, batch 48,
@@ -107,3 +110,64 @@ class TrainConfig:
     @classmethod
     def field_names(cls) -> list[str]:
         return [f.name for f in fields(cls)]
+
+
+def parse_args(argv: list[str] | None, description: str) -> tuple[TrainConfig, argparse.Namespace]:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.train",
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    defaults = TrainConfig()
+    parser.add_argument("--method", default="lbam", choices=["lbam", "pconv"])
+    parser.add_argument("--variant", default="", help="lbam: official | paper; pconv: paper | community")
+    parser.add_argument(
+        "--ablation", default="full", help="lbam: full, unlearned, forward, sigmoid, lrelu, relu, mask3x3"
+    )
+    parser.add_argument(
+        "--objective", default="", help="lbam_paper | lbam_official | pconv (default: from method/variant)"
+    )
+    parser.add_argument(
+        "--no-adv", action="store_true", help="drop the adversarial term (Table 2 'w/o L_adv')"
+    )
+    parser.add_argument("--profile", default="mini", choices=sorted(PROFILES))
+    parser.add_argument("--dataset", default="demo", help="demo | folder:PATH | paris | places")
+    parser.add_argument("--data-root", default=None)
+    parser.add_argument(
+        "--mask-folder", default=None, help="NVIDIA-layout training masks mixed with random-shape masks"
+    )
+    for name in (
+        "size",
+        "resize_short",
+        "batch_size",
+        "epochs",
+        "steps",
+        "finetune_steps",
+        "checkpoint_every",
+        "seed",
+        "workers",
+    ):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
+    for name in ("width", "lr_g", "lr_d", "finetune_lr"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
+    parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--vgg-weights",
+        default=None,
+        help=f"VGG16 weights (default: the torchvision cache file {VGG16_FILE})",
+    )
+    parser.add_argument(
+        "--amp", default="none", choices=["none", "bf16", "fp16"], help="mixed precision on CUDA"
+    )
+    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument(
+        "--out", default="", help="output folder (default runs/train/<method>-<variant>-…-<profile>)"
+    )
+    parser.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
+    parser.add_argument(
+        "--stop-after", type=int, default=None, help="stop (with a checkpoint) after this many steps"
+    )
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    config = TrainConfig(**{k: v for k, v in vars(args).items() if k in TrainConfig.field_names()})
+    return config, args
