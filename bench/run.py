@@ -291,13 +291,23 @@ def run(args: argparse.Namespace) -> Path:
     except LpipsUnavailable as error:
         lpips_note = f"unavailable: {error}"
         print(f"note: LPIPS {lpips_note}", file=sys.stderr)
+    if previous:
+        for label, stored, current in (
+            ("test images", previous["dataset"]["sha256"], test_set.sha256),
+            ("masks", previous["mask_set"]["sha256"], mask_set.sha256),
+        ):
+            if stored != current:
+                raise RunError(
+                    f"the {label} differ from those of the run stored in {run_dir} (sha256 {stored[:12]}… vs "
+                    f"{current[:12]}…); choose a new --out folder"
+                )
     for name, why in test_set.skipped + mask_set.skipped:
         print(f"skipped {name}: {why}", file=sys.stderr)
 
     run_dir.mkdir(parents=True, exist_ok=True)
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     provenance = {
-        "command": " ".join(["python -m bench.run", *sys.argv[1:]]),
+        "command": " ".join(["python -m bench.run", *args.argv]),
         "config": asdict(config),
         "methods": {m.name: m.describe() for m in created},
         "checkpoints_sha256": {n: sha256_file(p) for n, p in config.checkpoints.items()},
@@ -366,6 +376,7 @@ def run(args: argparse.Namespace) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         run(args)
     except (DataNotFoundError, MaskError, methods.MethodError, RunError) as error:

@@ -95,6 +95,19 @@ def test_resuming_with_other_settings_is_refused(finished_run, tmp_path, capsys)
     assert "other settings (seed)" in capsys.readouterr().err
 
 
+def test_resuming_on_changed_images_is_refused(tmp_path, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(photos / "a.png")
+    arguments = ["--methods", "telea", "--dataset", f"folder:{photos}"]
+    assert run_cli(tmp_path, *arguments) == 0
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["command"].endswith(f"folder:{photos}")
+    Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(photos / "a.png")
+    assert run_cli(tmp_path, *arguments) == 2
+    assert "test images differ" in capsys.readouterr().err
+
+
 def test_missing_data_exits_2_with_the_layout_and_no_traceback(tmp_path):
     result = subprocess.run(
         [
