@@ -185,3 +185,20 @@ def test_two_gloo_ranks_stay_in_sync(tmp_path):
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["world"] == 2 and summary["ranks_in_sync"] is True
     assert len(summary["rank_checksums"]) == 2
+
+
+def test_training_uses_vgg_terms_when_the_weights_are_in_the_torch_cache(tmp_path, monkeypatch):
+    import torchvision
+
+    home = tmp_path / "vgg_home"
+    monkeypatch.setenv("TORCH_HOME", str(home))
+    torch.manual_seed(0)
+    target = losses.default_vgg_weights()
+    target.parent.mkdir(parents=True)
+    torch.save(torchvision.models.vgg16().state_dict(), target)
+    run = trainer(tmp_path, steps=1, checkpoint_every=1, objective="lbam_paper", variant="paper")
+    summary = run.run(progress=False)
+    assert summary["deviations"] == []
+    header = (tmp_path / "run" / LOG).read_text().splitlines()[0].split(",")
+    assert {"l1", "perceptual", "style", "adversarial", "d_loss"} <= set(header)
+    assert torch.load(tmp_path / "run" / CHECKPOINT, weights_only=True)["vgg"] == str(target)
