@@ -181,14 +181,7 @@ class Trainer:
         inputs = self.method.network_inputs(image, mask)
         if self.config.channels_last:
             inputs = tuple(x.contiguous(memory_format=torch.channels_last) for x in inputs)
-        output = self.model(*inputs)
-        if self.config.method == "lbam":
-            return (output + 1) / 2 if self.method.config.variant == "paper" else output
-        return (
-            output * self.method.std + self.method.mean
-            if self.method.config.variant == "community"
-            else output
-        )
+        return self.method.to_image_space(self.model(*inputs))
 
     def train_step(self, image: Tensor, mask: Tensor) -> dict[str, float]:
         config, objective = self.config, self.config.objective

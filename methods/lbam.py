@@ -145,9 +145,8 @@ class LBAM(LearnedMethod):
             return torch.cat((image * mask3, mask), 1), mask3
         return (image * 2 - 1) * mask3, mask3
 
-    def raw_output(self, image: Tensor, mask: Tensor) -> Tensor:
-        output = self.net(*self.network_inputs(image.to(self.device), mask.to(self.device)))
-        return (output + 1) / 2 if self.config.variant == "paper" else output
+    def to_image_space(self, output: Tensor) -> Tensor:
+        return (output + 1) / 2 if self.config.variant == "paper" else output  # paper: tanh in [−1, 1]
 
     def intermediates(self, image: Tensor, mask: Tensor) -> dict[str, Any]:
         """Feature maps and attention maps for the report's Figures 7–8."""

@@ -28,9 +28,19 @@ class LearnedMethod(Method):
         if any(s % self.size_multiple for s in size):
             raise ValueError(f"{self.name} needs sizes divisible by {self.size_multiple}, got {size}")
 
+    def network_inputs(self, image: Tensor, mask: Tensor) -> tuple[Tensor, ...]:
+        """The common interface (N×3 image, N×1 mask) → the network's own inputs."""
+        raise NotImplementedError
+
+    def to_image_space(self, output: Tensor) -> Tensor:
+        """The network's output → [0,1] image space (unclamped)."""
+        return output
+
     def raw_output(self, image: Tensor, mask: Tensor) -> Tensor:
         """The network's output in [0,1] image space, differentiable (for training)."""
-        raise NotImplementedError
+        return self.to_image_space(
+            self.net(*self.network_inputs(image.to(self.device), mask.to(self.device)))
+        )
 
     def predict(self, image: Tensor, mask: Tensor) -> Tensor:
         return self.raw_output(image, mask).clamp(0, 1)

@@ -154,8 +154,7 @@ class PConv(LearnedMethod):
             image = (image - self.mean) / self.std
         return image, mask.expand(-1, 3, -1, -1)
 
-    def raw_output(self, image: Tensor, mask: Tensor) -> Tensor:
-        output = self.net(*self.network_inputs(image.to(self.device), mask.to(self.device)))
+    def to_image_space(self, output: Tensor) -> Tensor:
         return output * self.std + self.mean if self.config.variant == "community" else output
 
 
