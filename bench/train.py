@@ -101,7 +101,11 @@ class Trainer:
                 config.finetune_steps = config.steps // 2
         config.finetune_steps = max(config.finetune_steps, 0)
         self.total_steps = config.steps + config.finetune_steps
-        self.mask_folder = load_mask_folder(config.mask_folder, config.size) if config.mask_folder else None
+        self.mask_folder = (
+            load_mask_folder(config.mask_folder, config.size, buckets_only=False)
+            if config.mask_folder
+            else None
+        )
         self.optimizer_g = torch.optim.Adam(
             [p for p in self.generator.parameters() if p.requires_grad], lr=config.lr_g, betas=config.betas_g
         )

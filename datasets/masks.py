@@ -200,10 +200,13 @@ def read_mask_file(path: Path, size: int) -> np.ndarray:
     return known
 
 
-def load_mask_folder(folder: str | Path, size: int = 256, per_bucket: int | None = None) -> MaskSet:
+def load_mask_folder(
+    folder: str | Path, size: int = 256, per_bucket: int | None = None, buckets_only: bool = True
+) -> MaskSet:
     """Masks of a folder (NVIDIA irregular mask layout). The hole ratio is measured per file; masks
-    outside the four buckets are left out; with `per_bucket`, the first masks by file name of each
-    bucket are kept. Bad files are skipped and listed in `skipped`."""
+    outside the four buckets are left out (kept, labelled OUTSIDE, with buckets_only=False, as for
+    training); with `per_bucket`, the first masks by file name of each bucket are kept. Bad files
+    are skipped and listed in `skipped`."""
     folder = Path(folder)
     if not folder.is_dir():
         raise MaskError(f"mask folder {folder} does not exist")
@@ -219,8 +222,9 @@ def load_mask_folder(folder: str | Path, size: int = 256, per_bucket: int | None
             skipped.append((path.name, str(error)))
             continue
         label = bucket_of(hole_ratio(known))
-        if label is None:
+        if label is None and buckets_only:
             continue
+        label = label or OUTSIDE
         if per_bucket is not None and counts.get(label, 0) >= per_bucket:
             continue
         counts[label] = counts.get(label, 0) + 1
@@ -229,10 +233,9 @@ def load_mask_folder(folder: str | Path, size: int = 256, per_bucket: int | None
         ratios.append(hole_ratio(known))
         labels.append(label)
     if not masks:
-        raise MaskError(
-            f"mask folder {folder}: no usable mask with a hole ratio in (0.1, 0.5] ({len(skipped)} skipped)"
-        )
-    order = np.argsort([BUCKET_ORDER[label] for label in labels], kind="stable")
+        wanted = " with a hole ratio in (0.1, 0.5]" if buckets_only else ""
+        raise MaskError(f"mask folder {folder}: no usable mask{wanted} ({len(skipped)} skipped)")
+    order = np.argsort([BUCKET_ORDER.get(label, len(BUCKETS)) for label in labels], kind="stable")
     return MaskSet(
         f"folder:{folder}",
         np.stack([masks[i] for i in order]),
@@ -244,3 +247,4 @@ def load_mask_folder(folder: str | Path, size: int = 256, per_bucket: int | None
 
 
 BUCKET_ORDER = {bucket_label(b): i for i, b in enumerate(BUCKETS)}
+OUTSIDE = "outside (0.1, 0.5]"

@@ -106,6 +106,17 @@ def test_mask_folder_measures_ratios_and_reports_bad_files(tmp_path):
     assert "unreadable" in reasons["broken.png"]
 
 
+def test_training_mask_folders_keep_every_usable_ratio(tmp_path):
+    for index, columns in enumerate([3, 16, 48]):  # 0.05, 0.25 and 0.75 of the image
+        hole = np.zeros((64, 64))
+        hole[:, :columns] = 1
+        save_mask(tmp_path / f"m{index}.png", hole)
+    mask_set = masks.load_mask_folder(tmp_path, 64, buckets_only=False)
+    assert mask_set.mask_ids == ["m1", "m0", "m2"]  # bucketed first, then the rest by name
+    assert mask_set.buckets == ["(0.2, 0.3]", masks.OUTSIDE, masks.OUTSIDE]
+    assert masks.load_mask_folder(tmp_path, 64).mask_ids == ["m1"]
+
+
 def test_mask_folder_keeps_the_first_k_per_bucket(tmp_path):
     for index in range(3):
         hole = np.zeros((64, 64))

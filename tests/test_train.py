@@ -202,3 +202,27 @@ def test_training_uses_vgg_terms_when_the_weights_are_in_the_torch_cache(tmp_pat
     header = (tmp_path / "run" / LOG).read_text().splitlines()[0].split(",")
     assert {"l1", "perceptual", "style", "adversarial", "d_loss"} <= set(header)
     assert torch.load(tmp_path / "run" / CHECKPOINT, weights_only=True)["vgg"] == str(target)
+
+
+def test_training_stream_is_deterministic_and_mixes_folder_masks(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from datasets.masks import load_mask_folder
+    from datasets.training import TrainingStream, training_sources
+
+    hole = np.zeros((128, 128), np.uint8)
+    hole[:, :100] = 255  # 78 % hole: outside the test buckets, still a training mask
+    Image.fromarray(hole).save(tmp_path / "wide.png")
+    folder = load_mask_folder(tmp_path, 128, buckets_only=False)
+    _, sources = training_sources("demo")
+    stream = TrainingStream(
+        sources, 128, 144, seed=3, start=10, length=4, mask_folder=folder, mask_folder_fraction=1.0
+    )
+    image, mask = stream[0]
+    assert image.shape == (3, 128, 128) and 0 <= float(image.min()) and float(image.max()) <= 1
+    assert torch.equal(mask[0], torch.from_numpy(folder.masks[0]))
+    again = TrainingStream(sources, 128, 144, seed=3, start=0, length=20)
+    shifted = TrainingStream(sources, 128, 144, seed=3, start=10, length=4)
+    assert torch.equal(again[10][0], shifted[0][0]) and torch.equal(again[10][1], shifted[0][1])
+    assert not torch.equal(again[10][0], again[11][0])
