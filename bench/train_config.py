@@ -148,7 +148,7 @@ def parse_args(argv: list[str] | None, description: str) -> tuple[TrainConfig, a
         "workers",
     ):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
-    for name in ("width", "lr_g", "lr_d", "finetune_lr"):
+    for name in ("width", "lr_g", "lr_d", "finetune_lr", "mask_folder_fraction"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
     parser.add_argument("--device", default="auto")
     parser.add_argument(
