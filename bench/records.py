@@ -116,9 +116,11 @@ class CsvAppender:
 
 
 def read_scores(path: Path) -> pd.DataFrame:
-    if not path.exists():
-        return pd.DataFrame(columns=list(SCORE_COLUMNS))
-    scores = pd.read_csv(path, on_bad_lines="skip", dtype={"image_id": str, "mask_id": str})
+    if path.exists():
+        scores = pd.read_csv(path, on_bad_lines="skip", dtype={"image_id": str, "mask_id": str})
+    else:
+        scores = pd.DataFrame(columns=list(SCORE_COLUMNS))
+    scores["value"] = pd.to_numeric(scores["value"], errors="coerce").astype(float)
     return scores.dropna(subset=["method", "image_id", "mask_id", "metric"])
 
 

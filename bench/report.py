@@ -58,7 +58,8 @@ def sample_grid(run_dir: Path, assets: Path, method_names: list[str]) -> list[di
 def training_plots(run_dir: Path, assets: Path, provenance: dict[str, Any]) -> list[dict[str, str]]:
     plots = []
     for name, file_name in sorted(provenance.get("training_logs", {}).items()):
-        log = pd.read_csv(run_dir / "training" / file_name)
+        path = run_dir / "training" / file_name
+        log = pd.read_csv(path) if path.is_file() else pd.DataFrame()
         if len(log):
             target = f"training_{file_name.removesuffix('.csv')}.png"
             report_plots.training_curves(log, f"training of {name}", assets / target)
@@ -128,6 +129,7 @@ def render_report(run_dir: Path, out: Path) -> Path:
     figures = [
         {"name": name, "figure7": f"figures/{files['figure7']}", "figure8": f"figures/{files['figure8']}"}
         for name, files in provenance.get("figures", {}).items()
+        if all((assets / "figures" / files[key]).is_file() for key in ("figure7", "figure8"))
     ]
     instances = table2_variants(method_names)
     reference, paired = paired_rows(scores, method_names)

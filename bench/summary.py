@@ -20,6 +20,9 @@ def bucket_means(scores: pd.DataFrame, intervals: bool = False, seed: int = 0) -
     """Mean and count per (method, metric, bucket), buckets in ascending hole ratio; with
     `intervals`, the seeded 95 % bootstrap interval of each mean (ci_low, ci_high)."""
     finite = scores[np.isfinite(scores["value"])]
+    if finite.empty:
+        columns = ["method", "metric", "bucket", "mean", "count", "bucket_order"]
+        return pd.DataFrame(columns=columns + (["ci_low", "ci_high"] if intervals else []))
     groups = finite.groupby(["method", "metric", "bucket"])["value"]
     table = groups.agg(["mean", "count"]).reset_index()
     if intervals:

@@ -188,3 +188,19 @@ def test_report_command_rerenders_from_records(finished_run, tmp_path):
     assert report.main([str(finished_run / "run"), "--out", str(out)]) == 0
     assert 'id="table1-table"' in out.read_text()
     assert report.main([str(tmp_path), "--out", str(out)]) == 2
+
+
+def test_report_of_a_run_interrupted_before_any_score(finished_run, tmp_path):
+    import shutil
+
+    run_dir = tmp_path / "early"
+    run_dir.mkdir()
+    provenance = json.loads((finished_run / "run" / "run.json").read_text())
+    provenance["status"] = "running"
+    (run_dir / "run.json").write_text(json.dumps(provenance))
+    shutil.copyfile(finished_run / "run" / "scores.csv", run_dir / "scores.csv")
+    (run_dir / "scores.csv").write_text((run_dir / "scores.csv").read_text().splitlines()[0] + "\n")
+    out = tmp_path / "reports" / "index.html"
+    assert report.main([str(run_dir), "--out", str(out)]) == 0
+    html = out.read_text()
+    assert "<strong>running</strong>" in html and "<img" not in html
