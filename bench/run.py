@@ -53,6 +53,7 @@ class RunConfig:
     samples_per_bucket: int = 2
     method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     allow_untrained: bool = False
+    batch_size: int = 1  # latency is measured at batch 1 unless this is raised
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -102,6 +103,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="score learned methods that have no checkpoint (random weights; marked in the report)",
     )
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 …")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=1,
+        help="pairs per forward pass (default 1, at which latency is measured; raise it on a GPU)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the mask set and of random methods")
     parser.add_argument("--size", type=int, default=256, help="test crop size (default 256)")
     parser.add_argument(
@@ -170,6 +177,8 @@ def build_config(args: argparse.Namespace) -> RunConfig:
         else [m.strip() for m in args.methods.split(",") if m.strip()]
     )
     protocol = MetricProtocol(args.target, args.quantize_8bit, args.color)
+    if args.batch_size < 1:
+        raise RunError(f"--batch-size must be at least 1, got {args.batch_size}")
     return RunConfig(
         methods=names,
         dataset=args.dataset,
@@ -184,6 +193,7 @@ def build_config(args: argparse.Namespace) -> RunConfig:
         lpips_weights=args.lpips_weights,
         method_options=parse_method_options(args.option),
         allow_untrained=args.allow_untrained,
+        batch_size=args.batch_size,
     )
 
 
@@ -232,6 +242,7 @@ def create_methods(config: RunConfig, every_method: bool) -> list[methods.Method
         options = dict(config.method_options.get(name, {}))
         if "seed" in methods.option_names(base):
             options.setdefault("seed", config.seed)
+        torch.manual_seed(config.seed)  # untrained weights, when allowed, are the same on every run
         method = methods.create(
             base, device=config.device, checkpoint=config.checkpoints.get(name), **options
         )
@@ -355,6 +366,7 @@ def run(args: argparse.Namespace) -> Path:
             lpips_model,
             samples,
             progress=not args.no_progress,
+            batch_size=config.batch_size,
         )
         if reused:
             print(
