@@ -11,7 +11,6 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
-import torch
 from torch import Tensor
 
 from bench.harness import safe_name
@@ -70,9 +69,3 @@ def save_lbam_figures(method, image: Tensor, mask: Tensor, folder: Path, name: s
     rows += [(f"reverse mask {11 + i}", m) for i, m in enumerate(found["reverse_masks"])]
     draw(rows, f"Figure 8 – {name}: attention maps after g_A", folder / figure8)
     return {"figure7": figure7, "figure8": figure8}
-
-
-def first_pair_tensors(test_set, mask_set, pair) -> tuple[Tensor, Tensor]:
-    image = torch.from_numpy(test_set.images[pair.image_index]).permute(2, 0, 1)[None].float() / 255
-    mask = torch.from_numpy(mask_set.masks[pair.mask_index])[None, None].float()
-    return image, mask

@@ -97,12 +97,13 @@ def evaluate_method(
     name, device = method.name, method.device
     done = completed_items(run_dir)
     samples_wanted = {(p.image_index, p.mask_index) for p in samples or []}
+    pairs = all_pairs(test_set, mask_set)
     todo = [
         pair
-        for pair in all_pairs(test_set, mask_set)
+        for pair in pairs
         if (name, test_set.image_ids[pair.image_index], mask_set.mask_ids[pair.mask_index]) not in done
     ]
-    reused = len(all_pairs(test_set, mask_set)) - len(todo)
+    reused = len(pairs) - len(todo)
     if not todo:
         return reused
     if lpips_model is not None:

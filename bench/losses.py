@@ -10,9 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from methods.base import composite
+from methods.pconv import IMAGENET_MEAN, IMAGENET_STD
+
 VGG16_FILE = "vgg16-397923af.pth"
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 POOL_ENDS = (5, 10, 17)  # torchvision vgg16.features[:5] ends at pool1, [:10] pool2, [:17] pool3
 
 
@@ -71,10 +72,6 @@ def gram(features: Tensor) -> Tensor:
     n, c, h, w = features.shape
     flat = features.reshape(n, c, h * w)
     return flat @ flat.transpose(1, 2) / (c * h * w)
-
-
-def composite(gt: Tensor, mask: Tensor, output: Tensor) -> Tensor:
-    return mask * gt + (1 - mask) * output
 
 
 def hole_valid_l1(gt: Tensor, mask: Tensor, output: Tensor) -> tuple[Tensor, Tensor]:

@@ -18,8 +18,8 @@ from typing import Any
 import torch
 
 import methods
-from bench.figures import first_pair_tensors, save_lbam_figures
-from bench.harness import evaluate_method, safe_name, sample_pairs, save_sample_inputs
+from bench.figures import save_lbam_figures
+from bench.harness import evaluate_method, safe_name, sample_pairs, save_sample_inputs, to_tensor
 from bench.metrics import LpipsUnavailable, MetricProtocol, load_lpips
 from bench.records import git_commit, package_versions, read_json, sha256_file, write_json
 from bench.summary import summary_table
@@ -272,7 +272,10 @@ def lbam_figures(created, test_set, mask_set, samples, run_dir: Path) -> dict[st
     instances = [m for m in created if m.name.split("@")[0] == "lbam"]
     if not instances or not samples:
         return {}
-    image, mask = first_pair_tensors(test_set, mask_set, samples[len(samples) // 2])
+    pair = samples[len(samples) // 2]
+    image, mask = to_tensor(
+        test_set.images[pair.image_index], mask_set.masks[pair.mask_index], torch.device("cpu")
+    )
     return {m.name: save_lbam_figures(m, image, mask, run_dir / "figures", m.name) for m in instances}
 
 
