@@ -24,24 +24,20 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import methods
 from bench import metrics
+from bench.harness import synchronize
 from bench.records import package_versions
 
 
 def timed(function: Callable[[], object], device: torch.device, repeats: int, warmup: int = 1) -> float:
     """Median seconds of `function` after `warmup` calls."""
-
-    def sync() -> None:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-
     for _ in range(warmup):
         function()
-    sync()
+    synchronize(device)
     samples = []
     for _ in range(repeats):
         start = time.perf_counter()
         function()
-        sync()
+        synchronize(device)
         samples.append(time.perf_counter() - start)
     return statistics.median(samples)
 

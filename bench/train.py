@@ -15,13 +15,11 @@ import csv
 import dataclasses
 import math
 import os
-import random
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import Tensor
@@ -336,15 +334,8 @@ class Trainer:
         return summary
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
 def main(argv: list[str] | None = None) -> int:
     config, args = parse_args(argv, __doc__)
-    seed_everything(config.seed)
     try:
         trainer = Trainer(config)
         summary = trainer.run(resume=args.resume, stop_after=args.stop_after, progress=not args.no_progress)
