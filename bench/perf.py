@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +52,20 @@ def reference_rates(device: torch.device, repeats: int) -> dict[str, float]:
     return {"matmul_gflops": 2 * n**3 / seconds / 1e9, "copy_gbs": 2 * big.numel() * 4 / copy_seconds / 1e9}
 
 
-def flops_of(function: Callable[[], object]) -> int:
+def flops_of(function: Callable[[], object], method: Any = None) -> int:
+    """FLOPs by torch's counter. It sees aten convolutions, not oneDNN's prepacked calls, so a learned
+    method is counted through its modules as written (the same arithmetic)."""
+    net = getattr(method, "net", None)
+    kernels = getattr(net, "inference_kernels", None)
     counter = FlopCounterMode(display=False)
-    with counter:
-        function()
+    try:
+        if kernels is not None:
+            net.inference_kernels = "eager"
+        with counter:
+            function()
+    finally:
+        if kernels is not None:
+            net.inference_kernels = kernels
     return int(counter.get_total_flops())
 
 
@@ -67,16 +78,18 @@ def learned(
     batches: tuple[int, ...],
 ) -> dict[str, Any]:
     method = methods.create(name, device=str(device), **options)
-    size = 256
     row: dict[str, Any] = {"method": name, **options}
     with torch.inference_mode():
         for batch in (1, *batches):
-            image = torch.rand(batch, 3, size, size, device=device)
-            mask = torch.ones(batch, 1, size, size, device=device)
-            mask[..., 64:160, 80:200] = 0
+            image, mask = sample_batch(batch, device)
+            if batch == 1:
+                start = time.perf_counter()
+                method.predict(image, mask)  # first call: weight packing, allocations
+                synchronize(device)
+                row["first_call_ms"] = (time.perf_counter() - start) * 1000
             seconds = timed(lambda image=image, mask=mask: method.predict(image, mask), device, repeats)
             if batch == 1:
-                flops = flops_of(lambda image=image, mask=mask: method.predict(image, mask))
+                flops = flops_of(lambda image=image, mask=mask: method.predict(image, mask), method)
                 row.update(
                     ms_batch1=seconds * 1000,
                     gflop=flops / 1e9,
@@ -84,7 +97,41 @@ def learned(
                 )
             else:
                 row[f"images_per_s_batch{batch}"] = batch / seconds
+    if name == "lbam":
+        row.update(versus_eager(method, device, reference_gflops, repeats))
     return row
+
+
+def sample_batch(batch: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(batch)
+    image = torch.rand(batch, 3, 256, 256, generator=generator).to(device)
+    mask = torch.ones(batch, 1, 256, 256, device=device)
+    mask[..., 64:160, 80:200] = 0
+    return image, mask
+
+
+def versus_eager(fast: Any, device: torch.device, reference_gflops: float, repeats: int) -> dict[str, Any]:
+    """The same weights through the modules as written (kernels=eager), timed alternately with
+    the fast kernels at batch 1, and the largest output difference."""
+    eager = methods.create("lbam", device=str(device), kernels="eager", **asdict(fast.config))
+    eager.net.load_state_dict(fast.net.state_dict())
+    image, mask = sample_batch(1, device)
+    samples: dict[str, list[float]] = {"eager": [], "fast": []}
+    with torch.inference_mode():
+        difference = float((fast.predict(image, mask) - eager.predict(image, mask)).abs().max())
+        flops = flops_of(lambda: eager.predict(image, mask))
+        for _ in range(repeats):
+            for kind, method in (("eager", eager), ("fast", fast)):
+                samples[kind].append(timed(lambda m=method: m.predict(image, mask), device, 1, warmup=0))
+    eager_s, fast_s = (statistics.median(samples[k]) for k in ("eager", "fast"))
+    return {
+        "ms_batch1_eager": eager_s * 1000,
+        "ms_batch1_fast": fast_s * 1000,
+        "fraction_of_matmul_eager": flops / eager_s / 1e9 / reference_gflops,
+        "fraction_of_matmul_fast": flops / fast_s / 1e9 / reference_gflops,
+        "time_vs_eager": fast_s / eager_s,
+        "max_abs_diff_vs_eager": difference,
+    }
 
 
 def training_step(profile: str, device: torch.device, repeats: int) -> dict[str, Any]:
@@ -224,8 +271,17 @@ def main(argv: list[str] | None = None) -> int:
                 f"{row['method']:>6} {row.get('variant', ''):>8}: {row['ms_batch1']:7.1f} ms/img (batch 1), "
                 f"{row['images_per_s_batch8']:5.1f} img/s (8), "
                 f"{row['images_per_s_batch16']:5.1f} img/s (16), "
-                f"{row['gflop']:.1f} GFLOP, {row['fraction_of_matmul']:.0%} of matmul rate"
+                f"{row['gflop']:.1f} GFLOP, {row['fraction_of_matmul']:.0%} of matmul rate, "
+                f"first call {row['first_call_ms']:.0f} ms"
             )
+            if "time_vs_eager" in row:
+                print(
+                    f"{'':>16} fast {row['ms_batch1_fast']:.1f} ms "
+                    f"({row['fraction_of_matmul_fast']:.0%}) vs "
+                    f"eager {row['ms_batch1_eager']:.1f} ms ({row['fraction_of_matmul_eager']:.0%}) "
+                    f"alternating: {row['time_vs_eager']:.2f}x the eager time, "
+                    f"max |fast - eager| {row['max_abs_diff_vs_eager']:.1e}"
+                )
     if "training" not in skip:
         results["training"] = [training_step(p, device, max(2, args.repeats // 2)) for p in ("mini", "paper")]
         for row in results["training"]:

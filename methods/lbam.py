@@ -19,11 +19,13 @@ import torch
 from torch import Tensor, nn
 
 from methods.checkpoints import CheckpointError, merge_options, own_checkpoint
+from methods.lbam_fast import fast_forward
 from methods.lbam_layers import AttentionOptions, ForwardAttention, ReverseAttention, ReverseMaskConv
 from methods.learned import LearnedMethod, given_options, read_checkpoint
 from methods.registry import MethodError, register
 
 VARIANTS = ("official", "paper")
+KERNELS = ("fast", "eager")  # inference only: methods/lbam_fast.py, or the modules as written
 ABLATIONS = ("full", "unlearned", "forward", "sigmoid", "lrelu", "relu", "mask3x3")
 SIZE_MULTIPLE = 2**7
 ENCODER_CHANNELS = (64, 128, 256, 512, 512, 512, 512)
@@ -92,10 +94,14 @@ class LBAMNet(nn.Module):
             )
         self.dc7 = nn.ConvTranspose2d(2 * c[0], 3, 4, 2, 1, bias=False)
         nn.init.normal_(self.dc7.weight, 0.0, 0.02)
+        self.inference_kernels = "eager"
 
     def forward(
         self, image_input: Tensor, mask: Tensor, return_intermediates: bool = False
     ) -> Tensor | tuple[Tensor, dict[str, Tensor | list[Tensor]]]:
+        if self.inference_kernels == "fast" and not return_intermediates and not self.training:
+            if not torch.is_grad_enabled():
+                return fast_forward(self, image_input, mask)
         features, current_mask = image_input, mask
         skips, forward_maps = [], []
         for i in range(1, 8):
@@ -134,8 +140,14 @@ class LBAM(LearnedMethod):
     name = "lbam"
     size_multiple = SIZE_MULTIPLE
 
-    def __init__(self, config: LBAMConfig, device: str = "cpu") -> None:
+    def __init__(self, config: LBAMConfig, device: str = "cpu", kernels: str = "fast") -> None:
+        if kernels not in KERNELS:
+            raise MethodError(f"lbam: kernels must be one of {KERNELS}, got {kernels!r}")
         super().__init__(config, LBAMNet(config), device)
+        self.net.inference_kernels = kernels
+
+    def options(self) -> dict[str, Any]:
+        return {**super().options(), "kernels": self.net.inference_kernels}
 
     def network_inputs(self, image: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """The common interface → the network's inputs (official: RGB·M ⊕ M in [0,1])."""
@@ -162,11 +174,12 @@ def create_lbam(
     variant: str | None = None,
     ablation: str | None = None,
     width: float | None = None,
+    kernels: str = "fast",
 ) -> LBAM:
     data, stored = read_checkpoint("lbam", checkpoint)
     given = given_options(variant=variant, ablation=ablation, width=width)
     config = LBAMConfig(**merge_options("lbam", asdict(LBAMConfig()), stored, given))
-    method = LBAM(config, device)
+    method = LBAM(config, device, kernels)
     if data is None:
         return method
     source = Path(checkpoint).name

@@ -1,0 +1,203 @@
+"""Inference-only forward of LBAMNet (issue 6): the maths of LBAMNet.forward, other kernels.
+
+Outputs equal the eager forward within 1e-5 (tests/test_lbam_fast.py). `python -m bench.perf`
+compares the two. On the CPU (float32, oneDNN present) it uses:
+- oneDNN convolutions with weights reordered once and cached (the prepacked ops torch.compile emits):
+  per-call reordering of the 512-channel weights made the small layers memory-bound, 3-10x slower;
+- the last transposed conv (3 output channels) as one matrix product + fold (col2im);
+- conv(F) ⊙ g_A in the convolution's epilogue; that product is also the decoder's skip ⊙ forward
+  map (Eq. 12), so it is computed once;
+- g_A (Eq. 9) with one exp for both sides; g_M skipped where nothing reads it.
+Elsewhere (CUDA, other dtypes) the convolutions are the modules' own.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from methods.lbam_layers import (
+    OFFICIAL_CLAMPS,
+    AttentionOptions,
+    ForwardAttention,
+    GaussActivation,
+    ReverseAttention,
+    update_mask,
+)
+
+MKLDNN = torch.ops.mkldnn
+_packed: weakref.WeakKeyDictionary[nn.Module, tuple[tuple, Tensor]] = weakref.WeakKeyDictionary()
+
+
+def packed_ops_available(x: Tensor) -> bool:
+    """oneDNN's prepacked-weight convolutions (the ops torch.compile uses on the CPU) exist here."""
+    return (
+        x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and torch.backends.mkldnn.is_available()
+        and torch.backends.mkldnn.enabled
+        and hasattr(MKLDNN, "_convolution_pointwise")
+        and hasattr(MKLDNN, "_reorder_convolution_transpose_weight")
+    )
+
+
+def packed_weight(module: nn.Conv2d | nn.ConvTranspose2d, x: Tensor) -> Tensor:
+    """module.weight reordered once for oneDNN (for this input shape), re-packed when the weight changes."""
+    weight = module.weight
+    key = (tuple(x.shape), weight.data_ptr(), weight._version)
+    cached = _packed.get(module)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    geometry = (list(module.padding), list(module.stride), list(module.dilation), module.groups)
+    with torch.no_grad():
+        if isinstance(module, nn.ConvTranspose2d):
+            padding, stride, dilation, groups = geometry
+            output_padding = list(module.output_padding)
+            packed = MKLDNN._reorder_convolution_transpose_weight(
+                weight.detach(), padding, output_padding, stride, dilation, groups, list(x.shape)
+            )
+        else:
+            packed = torch._C._nn.mkldnn_reorder_conv2d_weight(
+                weight.detach().to_mkldnn(), *geometry, list(x.shape)
+            )
+    _packed[module] = (key, packed)
+    return packed
+
+
+def conv(x: Tensor, module: nn.Conv2d, multiplier: Tensor | None = None) -> Tensor:
+    """module(x), times `multiplier` if given (in the convolution's epilogue on the CPU)."""
+    if not packed_ops_available(x):
+        out = module(x)
+        return out if multiplier is None else out * multiplier
+    weight, geometry = (
+        packed_weight(module, x),
+        (module.padding, module.stride, module.dilation, module.groups),
+    )
+    if multiplier is None:
+        return MKLDNN._convolution_pointwise(x, weight, None, *geometry, "none", [], "")
+    return MKLDNN._convolution_pointwise.binary(
+        x, multiplier, weight, None, *geometry, "mul", None, None, [], None
+    )
+
+
+def deconv(x: Tensor, module: nn.ConvTranspose2d) -> Tensor:
+    """module(x); on the CPU a prepacked oneDNN call, or for ≤ 4 output channels (the last layer,
+    where oneDNN is slowest) one matrix product + fold (col2im)."""
+    if not packed_ops_available(x):
+        return module(x)
+    weight = module.weight  # C_in, C_out, k, k
+    if weight.shape[1] > 4:
+        padding, stride, dilation = module.padding, module.stride, module.dilation
+        return MKLDNN._convolution_transpose_pointwise(
+            x,
+            packed_weight(module, x),
+            None,
+            padding,
+            module.output_padding,
+            stride,
+            dilation,
+            module.groups,
+            "none",
+            [],
+            "",
+        )
+    (k, _), (stride, _), (padding, _) = module.kernel_size, module.stride, module.padding
+    n, c, h, w = x.shape
+    columns = torch.matmul(x.reshape(n, c, h * w).transpose(1, 2), weight.reshape(c, -1))  # N, L, C_out·k·k
+    size = ((h - 1) * stride - 2 * padding + k, (w - 1) * stride - 2 * padding + k)
+    return F.fold(columns.transpose(1, 2), size, k, padding=padding, stride=stride)
+
+
+def gauss_parameters(activation: GaussActivation) -> tuple[float, float, float, float]:
+    values = [getattr(activation, name) for name in OFFICIAL_CLAMPS]
+    if activation.clamp:
+        values = [v.clamp(*OFFICIAL_CLAMPS[name]) for v, name in zip(values, OFFICIAL_CLAMPS, strict=True)]
+    a, mu, sigma1, sigma2 = (float(v) for v in values)
+    return a, mu, sigma1, sigma2
+
+
+def attention_maps(
+    activation: nn.Module, options: AttentionOptions, mask_features: Tensor, need_mask: bool = True
+) -> tuple[Tensor, Tensor | None]:
+    """(g_A(x), g_M(x)) for the mask features x (Eqs. 9 and 8; module calls for the ablations);
+    g_M is skipped when nothing reads it (the last encoder and reverse layers)."""
+    if not isinstance(activation, GaussActivation):
+        return activation(mask_features), update_mask(mask_features, options) if need_mask else None
+    a, mu, sigma1, sigma2 = gauss_parameters(activation)
+    x = mask_features
+    below = x < mu
+    exponent = (x - mu).square_().mul_(torch.where(below, -sigma1, -sigma2)).exp_()  # one exp, both sides
+    attention = torch.where(below, exponent * a, exponent.mul_(a - 1).add_(1))
+    return attention, update_mask(x, options) if need_mask else None
+
+
+def encoder(
+    layer: ForwardAttention, features: Tensor, mask: Tensor, keep_raw: bool, need_mask: bool
+) -> tuple[Tensor, Tensor | None, Tensor]:
+    """ForwardAttention.forward as (output, updated mask, skip for the decoder).
+
+    The skip is the product W^T F ⊙ g_A(k_M^T M): the decoder multiplies the raw skip features by the
+    same forward map (Eq. 12), so the product is computed once. keep_raw: the raw features
+    (the 'forward' ablation, whose decoder has no maps)."""
+    inner = layer.conv
+    attention, new_mask = attention_maps(
+        inner.activationFuncG_A, inner.options, conv(mask, inner.maskConv), need_mask
+    )
+    if keep_raw:
+        skip = conv(features, inner.conv)
+        product = skip * attention
+    else:
+        skip = product = conv(features, inner.conv, attention)
+    out = layer.bn(product) if hasattr(layer, "bn") else product
+    return F.leaky_relu(out, layer.activ.negative_slope), new_mask, skip
+
+
+def decoder(layer: ReverseAttention, skip: Tensor, features: Tensor, reverse_map: Tensor | None) -> Tensor:
+    """ReverseAttention.forward: cat(skip · forward map, up · reverse map), BN, LeakyReLU (Eq. 12);
+    `skip` already carries the forward map."""
+    up = deconv(features, layer.conv)
+    c = skip.shape[1]
+    layout = torch.contiguous_format if up.is_contiguous() else torch.channels_last
+    out = torch.empty(
+        (skip.shape[0], c + up.shape[1], *skip.shape[2:]),
+        dtype=up.dtype,
+        device=up.device,
+        memory_format=layout,
+    )
+    out[:, :c] = skip
+    if reverse_map is None:
+        out[:, c:] = up
+    else:
+        torch.mul(up, reverse_map, out=out[:, c:])
+    if hasattr(layer, "bn"):
+        out = layer.bn(out)
+    return F.leaky_relu_(out, layer.activ.negative_slope)
+
+
+def fast_forward(net: nn.Module, image_input: Tensor, mask: Tensor) -> Tensor:
+    """LBAMNet.forward(image_input, mask) for inference (eval mode, no autograd)."""
+    features, current_mask = image_input, mask
+    skips = []
+    for i in range(1, 8):
+        layer = getattr(net, f"ec{i}")
+        features, current_mask, skip = encoder(layer, features, current_mask, not net.use_reverse, i < 7)
+        skips.append(skip)
+    reverse: list[Tensor | None] = [None] * 6
+    if net.use_reverse:
+        reverse_mask = 1 - mask
+        for i in range(6):
+            layer = getattr(net, f"reverseConv{i + 1}")
+            features_r = conv(reverse_mask, layer.reverseMaskConv)
+            reverse[i], reverse_mask = attention_maps(
+                layer.activationFuncG_A, layer.options, features_r, i < 5
+            )
+    for i in range(1, 7):
+        level = 6 - i
+        features = decoder(getattr(net, f"dc{i}"), skips[level], features, reverse[level])
+    output = deconv(features, net.dc7).tanh_()
+    if net.config.variant == "official":
+        output = output.add_(1).div_(2)
+    return output.contiguous()
