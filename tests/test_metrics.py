@@ -50,6 +50,13 @@ def test_psnr_matches_skimage_on_random_and_real_pairs(rng, real_pair):
         assert ours == pytest.approx(reference, abs=1e-5)
 
 
+@pytest.mark.parametrize("length", [100, 4096, 3 * 256 * 256 + 7])
+def test_sum_of_squares_matches_float64(rng, length):
+    rows = torch.from_numpy(rng.normal(0, 0.1, (3, length))).float()
+    expected = (rows.double() ** 2).sum(dim=1)
+    torch.testing.assert_close(metrics.sum_of_squares(rows), expected, rtol=1e-6, atol=0)
+
+
 def test_ssim_matches_skimage_on_random_and_real_pairs(rng, real_pair):
     smooth = np.clip(rng.random((48, 33, 3)) * 0.2 + 0.4, 0, 1)
     pairs = [
