@@ -25,7 +25,7 @@ from methods.learned import LearnedMethod, given_options, read_checkpoint
 from methods.registry import MethodError, register
 
 VARIANTS = ("official", "paper")
-KERNELS = ("fast", "eager")  # inference only: methods/lbam_fast.py, or the modules as written
+KERNELS = ("fast", "compiled", "eager")  # inference: methods/lbam_fast.py (+ torch.compile), or the modules
 ABLATIONS = ("full", "unlearned", "forward", "sigmoid", "lrelu", "relu", "mask3x3")
 SIZE_MULTIPLE = 2**7
 ENCODER_CHANNELS = (64, 128, 256, 512, 512, 512, 512)
@@ -99,9 +99,9 @@ class LBAMNet(nn.Module):
     def forward(
         self, image_input: Tensor, mask: Tensor, return_intermediates: bool = False
     ) -> Tensor | tuple[Tensor, dict[str, Tensor | list[Tensor]]]:
-        if self.inference_kernels == "fast" and not return_intermediates and not self.training:
+        if self.inference_kernels != "eager" and not return_intermediates and not self.training:
             if not torch.is_grad_enabled():
-                return fast_forward(self, image_input, mask)
+                return fast_forward(self, image_input, mask, self.inference_kernels == "compiled")
         features, current_mask = image_input, mask
         skips, forward_maps = [], []
         for i in range(1, 8):

@@ -7,13 +7,16 @@ compares the two. On the CPU (float32, oneDNN present) it uses:
 - the last transposed conv (3 output channels) as one matrix product + fold (col2im);
 - conv(F) ⊙ g_A in the convolution's epilogue; that product is also the decoder's skip ⊙ forward
   map (Eq. 12), so it is computed once;
-- g_A (Eq. 9) with one exp for both sides; g_M skipped where nothing reads it.
+- g_A (Eq. 9) with one exp for both sides; g_M skipped where nothing reads it; with
+  kernels='compiled', g_A and g_M fused by torch.compile (compiled on first use, cached by torch).
 Elsewhere (CUDA, other dtypes) the convolutions are the modules' own.
 """
 
 from __future__ import annotations
 
+import functools
 import weakref
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +30,7 @@ from methods.lbam_layers import (
     ReverseAttention,
     update_mask,
 )
+from methods.registry import MethodError
 
 MKLDNN = torch.ops.mkldnn
 _packed: weakref.WeakKeyDictionary[nn.Module, tuple[tuple, Tensor]] = weakref.WeakKeyDictionary()
@@ -111,31 +115,62 @@ def deconv(x: Tensor, module: nn.ConvTranspose2d) -> Tensor:
     return F.fold(columns.transpose(1, 2), size, k, padding=padding, stride=stride)
 
 
-def gauss_parameters(activation: GaussActivation) -> tuple[float, float, float, float]:
-    values = [getattr(activation, name) for name in OFFICIAL_CLAMPS]
+def gauss_parameters(activation: GaussActivation) -> tuple[Tensor, ...]:
+    """(a, μ, γl, γr) as 0-d tensors (a compiled graph then serves every layer), clamped for 'official'."""
+    values = [getattr(activation, name).detach() for name in OFFICIAL_CLAMPS]
     if activation.clamp:
         values = [v.clamp(*OFFICIAL_CLAMPS[name]) for v, name in zip(values, OFFICIAL_CLAMPS, strict=True)]
-    a, mu, sigma1, sigma2 = (float(v) for v in values)
-    return a, mu, sigma1, sigma2
+    return tuple(values)
 
 
-def attention_maps(
-    activation: nn.Module, options: AttentionOptions, mask_features: Tensor, need_mask: bool = True
+def gauss_maps(
+    x: Tensor,
+    a: Tensor,
+    mu: Tensor,
+    sigma1: Tensor,
+    sigma2: Tensor,
+    options: AttentionOptions,
+    need_mask: bool,
 ) -> tuple[Tensor, Tensor | None]:
-    """(g_A(x), g_M(x)) for the mask features x (Eqs. 9 and 8; module calls for the ablations);
-    g_M is skipped when nothing reads it (the last encoder and reverse layers)."""
-    if not isinstance(activation, GaussActivation):
-        return activation(mask_features), update_mask(mask_features, options) if need_mask else None
-    a, mu, sigma1, sigma2 = gauss_parameters(activation)
-    x = mask_features
+    """g_A (Eq. 9) with one exp for both sides, and g_M (Eq. 8) unless nothing reads it."""
     below = x < mu
-    exponent = (x - mu).square_().mul_(torch.where(below, -sigma1, -sigma2)).exp_()  # one exp, both sides
+    exponent = (x - mu).square_().mul_(torch.where(below, -sigma1, -sigma2)).exp_()
     attention = torch.where(below, exponent * a, exponent.mul_(a - 1).add_(1))
     return attention, update_mask(x, options) if need_mask else None
 
 
+@functools.cache
+def compiled_gauss_maps() -> Callable[..., tuple[Tensor, Tensor | None]]:
+    """gauss_maps fused into one loop by torch.compile (kernels='compiled'): the first calls compile."""
+    return torch.compile(gauss_maps, dynamic=True)
+
+
+def attention_maps(
+    activation: nn.Module,
+    options: AttentionOptions,
+    mask_features: Tensor,
+    need_mask: bool = True,
+    compiled: bool = False,
+) -> tuple[Tensor, Tensor | None]:
+    """(g_A(x), g_M(x)) for the mask features x (Eqs. 9 and 8; module calls for the ablations)."""
+    if not isinstance(activation, GaussActivation):
+        return activation(mask_features), update_mask(mask_features, options) if need_mask else None
+    maps = compiled_gauss_maps() if compiled else gauss_maps
+    try:
+        return maps(mask_features, *gauss_parameters(activation), options, need_mask)
+    except Exception as error:
+        if not compiled:
+            raise
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise MethodError(
+            f"lbam: kernels='compiled' needs torch.compile to work here (a C++ compiler on the CPU, "
+            f"Triton on CUDA); it failed with {type(error).__name__}: {first_line}. "
+            "Use kernels='fast' (no compilation)."
+        ) from error
+
+
 def encoder(
-    layer: ForwardAttention, features: Tensor, mask: Tensor, keep_raw: bool, need_mask: bool
+    layer: ForwardAttention, features: Tensor, mask: Tensor, keep_raw: bool, need_mask: bool, compiled: bool
 ) -> tuple[Tensor, Tensor | None, Tensor]:
     """ForwardAttention.forward as (output, updated mask, skip for the decoder).
 
@@ -144,7 +179,7 @@ def encoder(
     (the 'forward' ablation, whose decoder has no maps)."""
     inner = layer.conv
     attention, new_mask = attention_maps(
-        inner.activationFuncG_A, inner.options, conv(mask, inner.maskConv), need_mask
+        inner.activationFuncG_A, inner.options, conv(mask, inner.maskConv), need_mask, compiled
     )
     if keep_raw:
         skip = conv(features, inner.conv)
@@ -177,13 +212,16 @@ def decoder(layer: ReverseAttention, skip: Tensor, features: Tensor, reverse_map
     return F.leaky_relu_(out, layer.activ.negative_slope)
 
 
-def fast_forward(net: nn.Module, image_input: Tensor, mask: Tensor) -> Tensor:
-    """LBAMNet.forward(image_input, mask) for inference (eval mode, no autograd)."""
+def fast_forward(net: nn.Module, image_input: Tensor, mask: Tensor, compiled: bool = False) -> Tensor:
+    """LBAMNet.forward(image_input, mask) for inference (eval mode, no autograd); compiled: g_A and
+    g_M through torch.compile."""
     features, current_mask = image_input, mask
     skips = []
     for i in range(1, 8):
         layer = getattr(net, f"ec{i}")
-        features, current_mask, skip = encoder(layer, features, current_mask, not net.use_reverse, i < 7)
+        features, current_mask, skip = encoder(
+            layer, features, current_mask, not net.use_reverse, i < 7, compiled
+        )
         skips.append(skip)
     reverse: list[Tensor | None] = [None] * 6
     if net.use_reverse:
@@ -192,7 +230,7 @@ def fast_forward(net: nn.Module, image_input: Tensor, mask: Tensor) -> Tensor:
             layer = getattr(net, f"reverseConv{i + 1}")
             features_r = conv(reverse_mask, layer.reverseMaskConv)
             reverse[i], reverse_mask = attention_maps(
-                layer.activationFuncG_A, layer.options, features_r, i < 5
+                layer.activationFuncG_A, layer.options, features_r, i < 5, compiled
             )
     for i in range(1, 7):
         level = 6 - i

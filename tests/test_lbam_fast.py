@@ -117,3 +117,28 @@ def test_lbam_predict_uses_the_fast_kernels_only_for_inference(monkeypatch):
     assert (fast - eager).abs().max() <= 1e-5
     with pytest.raises(methods.MethodError, match="kernels"):
         methods.create("lbam", kernels="turbo")
+
+
+@pytest.mark.parametrize("variant", ["official", "paper"])
+def test_compiled_kernels_equal_eager(variant):
+    torch.manual_seed(0)
+    net = lively(LBAMNet(LBAMConfig(variant, width=TINY)))
+    image_input, mask = network_inputs(variant)
+    eager, _ = both_paths(net, image_input, mask)
+    with torch.inference_mode():
+        compiled = lbam_fast.fast_forward(net, image_input, mask, compiled=True)
+    assert (compiled - eager).abs().max() <= 1e-5
+
+
+def test_a_failing_compilation_is_reported_with_the_way_out(monkeypatch):
+    def broken(*_):
+        raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found\nmore detail")
+
+    monkeypatch.setattr(lbam_fast, "compiled_gauss_maps", lambda: broken)
+    method = methods.create("lbam", width=TINY, kernels="compiled")
+    image, mask = inputs()
+    with (
+        torch.inference_mode(),
+        pytest.raises(methods.MethodError, match="No working C.. compiler.*kernels='fast'"),
+    ):
+        method.predict(image, mask)
