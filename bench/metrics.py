@@ -142,12 +142,16 @@ def _ssim(prediction: Tensor, target: Tensor, data_range: float) -> Tensor:
     x, y = prediction.float(), target.float()
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     mu_x, mu_y = _blur(x, gh, gw), _blur(y, gh, gw)
-    mu_xx, mu_yy, mu_xy = mu_x * mu_x, mu_y * mu_y, mu_x * mu_y
     # σx² + σy² needs only the blur of x² + y² (the blur is linear): four blurs instead of five
-    var_sum = _blur(x * x + y * y, gh, gw) - mu_xx - mu_yy
-    cov = _blur(x * y, gh, gw) - mu_xy
-    ssim_map = ((2 * mu_xy + c1) * (2 * cov + c2)) / ((mu_xx + mu_yy + c1) * (var_sum + c2))
-    return ssim_map[..., radius:-radius, radius:-radius].flatten(1).mean(dim=1)
+    blurred_squares = _blur(torch.addcmul(x * x, y, y), gh, gw)
+    blurred_product = _blur(x * y, gh, gw)
+    # ((2μxμy + C1)(2σxy + C2)) / ((μx² + μy² + C1)(σx² + σy² + C2)), in place where possible
+    mu_squares = torch.addcmul(mu_x * mu_x, mu_y, mu_y)
+    mu_xy = mu_x.mul_(mu_y)
+    numerator = blurred_product.sub_(mu_xy).mul_(2).add_(c2).mul_(mu_xy.mul_(2).add_(c1))
+    denominator = blurred_squares.sub_(mu_squares).add_(c2).mul_(mu_squares.add_(c1))
+    ssim_map = numerator.div_(denominator)
+    return ssim_map[..., radius:-radius, radius:-radius].mean(dim=(-3, -2, -1))
 
 
 class LpipsUnavailable(RuntimeError):

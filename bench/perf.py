@@ -211,12 +211,15 @@ def metric_speed(device: torch.device, repeats: int, count: int = 32) -> dict[st
             )
             np.abs(x - y).mean()
 
-    ours_rate = count / timed(ours, device, repeats)
-    scikit_rate = count / timed(scikit, torch.device("cpu"), max(1, repeats // 2))
+    ours(), scikit()  # warm-up
+    rounds = []  # in turn, so that a slow spell of the machine hits both sides of a ratio
+    for _ in range(repeats):
+        ours_seconds = timed(ours, device, 1, warmup=0)
+        rounds.append((ours_seconds, timed(scikit, torch.device("cpu"), 1, warmup=0)))
     return {
-        "ours_images_per_s": ours_rate,
-        "skimage_images_per_s": scikit_rate,
-        "speedup": ours_rate / scikit_rate,
+        "ours_images_per_s": count / statistics.median(r[0] for r in rounds),
+        "skimage_images_per_s": count / statistics.median(r[1] for r in rounds),
+        "speedup": statistics.median(r[1] / r[0] for r in rounds),
     }
 
 
