@@ -78,6 +78,17 @@ def test_ssim_and_psnr_are_per_image_in_a_batch(rng):
         assert float(ssim[i]) == pytest.approx(skimage_ssim(a[i], b[i]), abs=1e-4)
 
 
+def test_batches_larger_than_a_cpu_chunk_give_the_per_image_scores(rng):
+    count = 2 * metrics.CPU_CHUNK + 1  # two full chunks and a remainder
+    prediction = torch.from_numpy(rng.random((count, 3, 24, 24))).float()
+    target = torch.from_numpy(rng.random((count, 3, 24, 24))).float()
+    for function in (metrics.psnr, metrics.ssim, metrics.mean_l1_percent):
+        batched = function(prediction, target)
+        one_by_one = torch.cat([function(prediction[i : i + 1], target[i : i + 1]) for i in range(count)])
+        assert batched.shape == (count,)
+        torch.testing.assert_close(batched, one_by_one, rtol=0, atol=1e-6)
+
+
 def test_identical_images_give_infinite_psnr_unit_ssim_zero_l1(real_pair):
     image = to_nchw(real_pair[0])
     assert math.isinf(float(metrics.psnr(image, image)))
