@@ -33,7 +33,6 @@ from methods.lbam_layers import (
 from methods.registry import MethodError
 
 MKLDNN = torch.ops.mkldnn
-CPU_BATCH = 2  # images per forward on the CPU: at 8 the activations leave the caches (135 vs 117 ms/img)
 _packed: weakref.WeakKeyDictionary[nn.Module, tuple[tuple, Tensor]] = weakref.WeakKeyDictionary()
 
 
@@ -215,10 +214,7 @@ def decoder(layer: ReverseAttention, skip: Tensor, features: Tensor, reverse_map
 
 def fast_forward(net: nn.Module, image_input: Tensor, mask: Tensor, compiled: bool = False) -> Tensor:
     """LBAMNet.forward(image_input, mask) for inference (eval mode, no autograd); compiled: g_A and
-    g_M through torch.compile. On the CPU, batches go through CPU_BATCH images at a time."""
-    if image_input.device.type == "cpu" and image_input.shape[0] > CPU_BATCH:
-        pairs = zip(image_input.split(CPU_BATCH), mask.split(CPU_BATCH), strict=True)
-        return torch.cat([fast_forward(net, x, m, compiled) for x, m in pairs])
+    g_M through torch.compile."""
     features, current_mask = image_input, mask
     skips = []
     for i in range(1, 8):

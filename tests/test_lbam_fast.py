@@ -142,12 +142,3 @@ def test_a_failing_compilation_is_reported_with_the_way_out(monkeypatch):
         pytest.raises(methods.MethodError, match="No working C.. compiler.*kernels='fast'"),
     ):
         method.predict(image, mask)
-
-
-def test_cpu_batches_split_into_smaller_forwards_give_the_same_outputs(monkeypatch):
-    monkeypatch.setattr(lbam_fast, "CPU_BATCH", 1)
-    torch.manual_seed(0)
-    net = lively(LBAMNet(LBAMConfig("official", width=TINY)))
-    eager, fast = both_paths(net, *network_inputs("official", batch=3))
-    assert fast.shape[0] == 3
-    assert (fast - eager).abs().max() <= 1e-5

@@ -83,6 +83,29 @@ def test_batch_is_processed_per_image():
     torch.testing.assert_close(out[1:], fill.inpaint(image.flip(-1), mask.flip(-1)))
 
 
+@pytest.mark.parametrize("name", ["lbam", "pconv"])
+def test_learned_methods_split_cpu_batches_without_changing_outputs(name, monkeypatch):
+    """At inference on the CPU a batch goes through CPU_BATCH images at a time; training keeps it whole."""
+    from methods import learned
+
+    calls = []
+    torch.manual_seed(0)
+    method = methods.create(name, width=0.0625)
+    real_forward = method.net.forward
+    monkeypatch.setattr(method.net, "forward", lambda *a: calls.append(a[0].shape[0]) or real_forward(*a))
+    generator = torch.Generator().manual_seed(0)
+    image = torch.rand(5, 3, 128, 128, generator=generator)
+    mask = (torch.rand(5, 1, 128, 128, generator=generator) > 0.3).float()
+    with torch.inference_mode():
+        batched = method.predict(image, mask)
+        one_by_one = torch.cat([method.predict(image[i : i + 1], mask[i : i + 1]) for i in range(5)])
+    assert calls[:3] == [learned.CPU_BATCH, learned.CPU_BATCH, 5 % learned.CPU_BATCH]
+    torch.testing.assert_close(batched, one_by_one, rtol=0, atol=1e-5)  # oneDNN's batch-size rounding
+    calls.clear()
+    method.raw_output(image, mask)  # autograd on: one forward for the whole batch
+    assert calls == [5]
+
+
 def test_composite_copies_known_pixels():
     image, output = torch.rand(1, 3, 4, 4), torch.rand(1, 3, 4, 4)
     mask = (torch.rand(1, 1, 4, 4) > 0.5).float()
