@@ -49,9 +49,10 @@ def packed_ops_available(x: Tensor) -> bool:
 
 
 def packed_weight(module: nn.Conv2d | nn.ConvTranspose2d, x: Tensor) -> Tensor:
-    """module.weight reordered once for oneDNN (for this input shape), re-packed when the weight changes."""
+    """module.weight reordered once for oneDNN, re-packed when the weight or the input's channels or
+    size change (not its batch size: a packing serves every batch size, at the same speed here)."""
     weight = module.weight
-    key = (tuple(x.shape), weight.data_ptr(), weight._version)
+    key = (tuple(x.shape[1:]), weight.data_ptr(), weight._version)
     cached = _packed.get(module)
     if cached is not None and cached[0] == key:
         return cached[1]

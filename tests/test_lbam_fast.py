@@ -142,3 +142,18 @@ def test_a_failing_compilation_is_reported_with_the_way_out(monkeypatch):
         pytest.raises(methods.MethodError, match="No working C.. compiler.*kernels='fast'"),
     ):
         method.predict(image, mask)
+
+
+def test_one_packing_serves_every_batch_size(monkeypatch):
+    torch.manual_seed(0)
+    net = lively(LBAMNet(LBAMConfig("official", width=TINY)))
+    packings = []
+    real = torch._C._nn.mkldnn_reorder_conv2d_weight
+    monkeypatch.setattr(
+        torch._C._nn, "mkldnn_reorder_conv2d_weight", lambda *a: packings.append(1) or real(*a)
+    )
+    for batch in (2, 1, 2):
+        eager, fast = both_paths(net, *network_inputs("official", batch=batch))
+        assert (fast - eager).abs().max() <= 1e-5
+    if lbam_fast.packed_ops_available(eager):
+        assert len(packings) == 7 + 7 + 6  # each encoder conv, mask conv and reverse mask conv, once
