@@ -94,7 +94,8 @@ def deconv(x: Tensor, module: nn.ConvTranspose2d) -> Tensor:
     if not packed_ops_available(x):
         return module(x)
     weight = module.weight  # C_in, C_out, k, k
-    if weight.shape[1] > 4:
+    plain = module.groups == 1 and module.dilation == (1, 1) and module.output_padding == (0, 0)
+    if weight.shape[1] > 4 or not plain:
         padding, stride, dilation = module.padding, module.stride, module.dilation
         return MKLDNN._convolution_transpose_pointwise(
             x,
