@@ -63,7 +63,7 @@ class PartialConv(nn.Module):
         if bias is not None:
             raw = raw - bias.view(1, -1, 1, 1)
         with torch.no_grad():
-            mask_sum = self.mask_conv(mask)
+            mask_sum = self.mask_sums(mask)
         updated = (mask_sum > 0).to(x.dtype)
         if self.variant == "paper":
             out = raw * (self.window / (mask_sum + 1e-8))
@@ -71,7 +71,22 @@ class PartialConv(nn.Module):
             out = raw / mask_sum.masked_fill(mask_sum == 0, 1.0)
         if bias is not None:
             out = out + bias.view(1, -1, 1, 1)
-        return out * updated, updated
+        return out * updated, updated.expand_as(raw)
+
+    def mask_sums(self, mask: Tensor) -> Tensor:
+        """sum(M) over each window: mask_conv(M). Its weights are all ones, so every output channel
+        is the window sum of M's channel sum: one channel (broadcast), a 1/C_in of the convolution's
+        work, and for 0/1 masks the same integers exactly. Other weights: the convolution itself."""
+        weight = self.mask_conv.weight
+        key = (weight.data_ptr(), weight._version, weight.device)
+        if getattr(self, "_ones_key", None) != key:
+            self._all_ones = bool((weight == 1).all())
+            self._ones_key = key
+        if not self._all_ones:
+            return self.mask_conv(mask)
+        k, stride, padding = self.mask_conv.kernel_size, self.mask_conv.stride, self.mask_conv.padding
+        channel_sum = mask.sum(dim=1, keepdim=True)
+        return F.avg_pool2d(channel_sum, k, stride, padding, count_include_pad=True, divisor_override=1)
 
 
 class PCBActiv(nn.Module):

@@ -55,6 +55,21 @@ def test_partial_conv_community_divides_by_the_mask_sum():
     assert float(out[0, 0, 4, 4]) == 0.0
 
 
+@pytest.mark.parametrize(("in_channels", "kernel", "stride"), [(3, 7, 2), (67, 3, 1), (16, 5, 2)])
+def test_mask_sums_equal_the_all_ones_mask_convolution_exactly(in_channels, kernel, stride):
+    torch.manual_seed(0)
+    layer = PartialConv(in_channels, 8, kernel, stride, bias=False, variant="paper")
+    generator = torch.Generator().manual_seed(1)
+    mask = (torch.rand(2, in_channels, 40, 36, generator=generator) > 0.4).float()
+    with torch.no_grad():
+        expected = layer.mask_conv(mask)
+        got = layer.mask_sums(mask)
+        assert got.shape == (2, 1, *expected.shape[2:])
+        assert torch.equal(got.expand_as(expected), expected)  # integers: bit for bit
+        layer.mask_conv.weight.mul_(2)  # weights that are not all ones: the convolution itself
+        torch.testing.assert_close(layer.mask_sums(mask), layer.mask_conv(mask))
+
+
 def test_community_checkpoint_gives_the_community_outputs(tmp_path):
     torch.manual_seed(0)
     net = PConvUNet(PConvConfig("community")).eval()
