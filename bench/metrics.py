@@ -19,7 +19,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from methods.base import composite
+from methods.base import composite, in_chunks
 
 METRICS = ("psnr", "ssim", "l1", "lpips")
 
@@ -57,10 +57,7 @@ def per_chunk(function: Callable[..., Tensor], prediction: Tensor, target: Tenso
     """function(prediction, target, *args) over chunks of CPU_CHUNK images on the CPU; on CUDA the
     whole batch at once."""
     chunk = CPU_CHUNK if prediction.device.type == "cpu" else prediction.shape[0]
-    if prediction.shape[0] <= chunk:
-        return function(prediction, target, *args)
-    pairs = zip(prediction.split(chunk), target.split(chunk), strict=True)
-    return torch.cat([function(p, t, *args) for p, t in pairs])
+    return in_chunks(function, prediction, target, chunk, *args)
 
 
 SQUARES_BLOCK = 4096  # float32 partial sums this long, added in float64

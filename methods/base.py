@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -15,6 +16,16 @@ def composite(image: Tensor, mask: Tensor, output: Tensor) -> Tensor:
     The single place where known pixels are copied back before scoring.
     """
     return mask * image + (1.0 - mask) * output
+
+
+def in_chunks(
+    function: Callable[..., Tensor], first: Tensor, second: Tensor, size: int, *args: Any
+) -> Tensor:
+    """function(first, second, *args) over chunks of `size` along the batch, concatenated."""
+    if first.shape[0] <= size:
+        return function(first, second, *args)
+    pairs = zip(first.split(size), second.split(size), strict=True)
+    return torch.cat([function(a, b, *args) for a, b in pairs])
 
 
 def check_inputs(image: Tensor, mask: Tensor) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from methods.base import Method
+from methods.base import Method, in_chunks
 from methods.checkpoints import CheckpointError, load_file, own_checkpoint, strict_load, training_summary
 
 # images per forward at inference on the CPU: larger batches push the activations out of the caches
@@ -44,8 +44,7 @@ class LearnedMethod(Method):
     def raw_output(self, image: Tensor, mask: Tensor) -> Tensor:
         """The network's output in [0,1] image space, differentiable (for training)."""
         if self.device.type == "cpu" and not torch.is_grad_enabled() and image.shape[0] > CPU_BATCH:
-            pairs = zip(image.split(CPU_BATCH), mask.split(CPU_BATCH), strict=True)
-            return torch.cat([self.raw_output(i, m) for i, m in pairs])
+            return in_chunks(self.raw_output, image, mask, CPU_BATCH)
         return self.to_image_space(
             self.net(*self.network_inputs(image.to(self.device), mask.to(self.device)))
         )
