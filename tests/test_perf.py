@@ -26,7 +26,7 @@ def test_flops_are_counted_through_the_modules_for_either_kernel_choice():
 
 def test_versus_eager_times_both_paths_on_the_same_weights():
     torch.manual_seed(0)
-    row = perf.versus_eager(methods.create("lbam", width=TINY), torch.device("cpu"), 100.0, repeats=2)
+    row = perf.versus_eager(methods.create("lbam", width=TINY), torch.device("cpu"), repeats=2)
     for kind in ("fast", "compiled"):
         assert row[f"max_abs_diff_vs_eager_{kind}"] <= 1e-5
         assert row[f"ms_batch1_{kind}"] > 0
