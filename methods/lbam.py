@@ -99,9 +99,9 @@ class LBAMNet(nn.Module):
     def forward(
         self, image_input: Tensor, mask: Tensor, return_intermediates: bool = False
     ) -> Tensor | tuple[Tensor, dict[str, Tensor | list[Tensor]]]:
-        if self.inference_kernels != "eager" and not return_intermediates and not self.training:
-            if not torch.is_grad_enabled():
-                return fast_forward(self, image_input, mask, self.inference_kernels == "compiled")
+        inference = not self.training and not torch.is_grad_enabled() and not return_intermediates
+        if inference and self.inference_kernels != "eager":
+            return fast_forward(self, image_input, mask, self.inference_kernels == "compiled")
         features, current_mask = image_input, mask
         skips, forward_maps = [], []
         for i in range(1, 8):

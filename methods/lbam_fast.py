@@ -77,10 +77,8 @@ def conv(x: Tensor, module: nn.Conv2d, multiplier: Tensor | None = None) -> Tens
     if not packed_ops_available(x):
         out = module(x)
         return out if multiplier is None else out * multiplier
-    weight, geometry = (
-        packed_weight(module, x),
-        (module.padding, module.stride, module.dilation, module.groups),
-    )
+    weight = packed_weight(module, x)
+    geometry = (module.padding, module.stride, module.dilation, module.groups)
     if multiplier is None:
         return MKLDNN._convolution_pointwise(x, weight, None, *geometry, "none", [], "")
     return MKLDNN._convolution_pointwise.binary(
@@ -157,12 +155,12 @@ def attention_maps(
     """(g_A(x), g_M(x)) for the mask features x (Eqs. 9 and 8; module calls for the ablations)."""
     if not isinstance(activation, GaussActivation):
         return activation(mask_features), update_mask(mask_features, options) if need_mask else None
-    maps = compiled_gauss_maps() if compiled else gauss_maps
+    arguments = (mask_features, *gauss_parameters(activation), options, need_mask)
+    if not compiled:
+        return gauss_maps(*arguments)
     try:
-        return maps(mask_features, *gauss_parameters(activation), options, need_mask)
+        return compiled_gauss_maps()(*arguments)
     except Exception as error:
-        if not compiled:
-            raise
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise MethodError(
             f"lbam: kernels='compiled' needs torch.compile to work here (a C++ compiler on the CPU, "
