@@ -1,4 +1,4 @@
-"""The LBAM paper's numbers (shipped copies of shared/reference/*.csv) in tidy form."""
+"""The LBAM paper's numbers (package data: bench/paper_data/*.csv) in tidy form."""
 
 from __future__ import annotations
 

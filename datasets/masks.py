@@ -47,7 +47,7 @@ def _rng(seed: int, *stream: int) -> np.random.Generator:
 
 
 def random_shape_mask(seed: int, index: int, size: int = 256, density: float = 0.25) -> np.ndarray:
-    """The official LBAM release's random-shape masks (shared/reference, 'Random-shape masks'):
+    """The official LBAM release's random-shape masks (docs/paper_vs_release.md, "Random-shape masks"):
     uniform noise on an 8×8 grid (int(0.025·350)), bilinearly upsampled to 350×350, hole where the
     value < density; a random size×size crop is kept when its hole area is in (20 %, 30 %), else a
     second crop is kept. Sizes other than 256 scale the 350 canvas by size/256."""

@@ -1,7 +1,7 @@
 """LBAM: Image Inpainting with Learnable Bidirectional Attention Maps (Xie et al., ICCV 2019).
 
 The 14-layer U-Net of supplement Table 4 (7 forward-attention encoder layers, 6 reverse-attention
-decoder layers, a last deconvolution), in two readings (shared/reference/lbam_paper_vs_official_code.md):
+decoder layers, a last deconvolution), in two readings (docs/paper_vs_release.md):
 - variant="official": the public PyTorch release: no BN, 4-channel input (RGB·M, M), output
   (tanh+1)/2, reverse g_A init (1.1, 1.0, 0.5, 0.5), g_A parameters clamped before each forward;
 - variant="paper": BN + LeakyReLU after re-normalisation, RGB·M input in [−1, 1], tanh output,

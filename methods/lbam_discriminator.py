@@ -1,7 +1,7 @@
 """The two-column discriminator of LBAM (supplement Table 3; official release's
 DiscriminatorDoubleColumn): a global column on I·M and a local column on I·(1 − M), each six
 4×4/2/1 convs (BN from the second, LeakyReLU 0.2), fused by a conv over the last feature map and
-a sigmoid. Layout of shared/reference/lbam_official_discriminator_state_dict.tsv (22,316,417
+a sigmoid. Layout of tests/data/reference/lbam_official_discriminator_state_dict.tsv (22,316,417
 parameters at 256×256, width 1)."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """LBAM building blocks (Xie et al., ICCV 2019, Sec. 3.2–3.3, Eqs. 8–12).
 
 Module and attribute names mirror the official PyTorch release so that its state dict
-(shared/reference/lbam_official_generator_state_dict.tsv) loads key for key.
+(tests/data/reference/lbam_official_generator_state_dict.tsv) loads key for key.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The U-Net for 256×256 inputs: encoder 7×7, 5×5, 5×5, 3×3 ×4 (stride 2; 64–512 channels; BN from
 layer 2; ReLU); decoder nearest ×2 upsampling of features and masks, skip concatenation, 3×3
 partial conv, BN, LeakyReLU(0.2); last layer without BN/activation, with bias. Module names follow
-the widely used community reimplementation (shared/reference/pconv_unet_naoto0804_state_dict.tsv).
+the widely used community reimplementation (tests/data/reference/pconv_unet_naoto0804_state_dict.tsv).
 - variant="paper" (default): x' = W^T(X⊙M)·sum(1)/(sum(M)+1e-8) + b where sum(M) > 0, else 0;
   m' = 1 where sum(M) > 0 (LBAM paper Eqs. 1–3; PConv paper Eqs. 1–2); images in [0,1].
 - variant="community": divides by sum(M) instead of multiplying by sum(1)/sum(M), and normalises
