@@ -131,12 +131,12 @@ def test_places_folder_layout_uses_the_ten_categories_and_halves_validation(tmp_
     assert len(test_set) == 20  # 2 of 4 per category
     assert not any("airfield" in i for i in test_set.image_ids)
     _, validation = places.category_files(tmp_path, "val")
-    test_ids = set(test_set.image_ids)
-    assert not any(
-        f"{p.parent.relative_to(val).as_posix()}/{p.stem}" in test_ids
-        for files in validation.values()
-        for p in files
-    )
+    validation_stems = {p.stem for files in validation.values() for p in files}
+    test_stems = {Path(i).name.rsplit(".", 1)[0] for i in test_set.image_ids}  # stems are unique here
+    assert len(validation_stems) == len(test_stems) == 20
+    assert validation_stems.isdisjoint(test_stems)
+    for category in places.CATEGORIES:  # each category: 2 of its 4 files to each half
+        assert sum(s.startswith(f"{category}_") for s in test_stems) == 2
 
 
 def test_places_official_file_lists(tmp_path):
