@@ -12,7 +12,6 @@ import pytest
 from bench.run import main as run_main
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "reports" / "screenshots"
 
 pytestmark = pytest.mark.browser
 
@@ -98,6 +97,7 @@ def test_report_tables_have_the_expected_rows_and_a_screenshot_is_written(browse
     assert browser.execute_script(count, "#not-comparable li") >= 1
     height = browser.execute_script("return document.body.scrollHeight")
     browser.set_window_size(1300, min(int(height) + 50, 12000))
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    assert browser.save_screenshot(str(SCREENSHOTS / "report.png"))
-    assert (SCREENSHOTS / "report.png").stat().st_size > 10_000
+    screenshot = report.parent / "screenshots" / "report.png"  # beside the report, in a temporary folder
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    assert browser.save_screenshot(str(screenshot))
+    assert screenshot.stat().st_size > 10_000
