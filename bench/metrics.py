@@ -1,5 +1,9 @@
 """Per-image metrics on images in [0,1]: PSNR, SSIM, mean ℓ1 (%), LPIPS; all torch, batched.
 
+Each pair also stores what the other evaluation protocol needs (bench/protocols.py,
+docs/evaluation_protocols.md): its MSE (the release's PSNR pools it over a batch) and
+`ssim_release`, the SSIM of the release's pytorch_ssim on ×255 images.
+
 SSIM follows Wang et al. 2004 as scikit-image computes it with `gaussian_weights=True, sigma=1.5,
 use_sample_covariance=False, data_range=1`: 11-tap Gaussian, reflect padding, 5-pixel border
 cropped, averaged over RGB channels. The Gaussian is applied as two banded matrix products with
@@ -21,16 +25,22 @@ from torch import Tensor
 
 from methods.base import composite, in_chunks
 
-METRICS = ("psnr", "ssim", "l1", "lpips")
+METRICS = ("psnr", "ssim", "l1", "lpips", "mse", "ssim_release")
+
+
+PROTOCOLS = ("per-image", "release")
 
 
 @dataclass(frozen=True)
 class MetricProtocol:
-    """How images are scored; stored with every result because each choice moves the numbers."""
+    """How images are scored; stored with every result because each choice moves the numbers.
+    `name`: how per-pair values become a Table 1 cell (bench/protocols.py); every run stores what
+    both protocols need, `name` chooses the one the tables show."""
 
     target: Literal["composite", "raw"] = "composite"  # official test script: composite
     quantize_8bit: bool = False  # official test script: floats, no rounding
     color: Literal["rgb", "y"] = "rgb"  # official test script: RGB
+    name: Literal["per-image", "release"] = "per-image"
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -79,12 +89,6 @@ def psnr(prediction: Tensor, target: Tensor, data_range: float = 1.0) -> Tensor:
     return per_chunk(_psnr, prediction, target, data_range)
 
 
-def _psnr(prediction: Tensor, target: Tensor, data_range: float) -> Tensor:
-    difference = (prediction - target).flatten(1)
-    mse = sum_of_squares(difference) / difference.shape[1]
-    return (10 * torch.log10(data_range**2 / mse)).float()
-
-
 def mean_l1_percent(prediction: Tensor, target: Tensor) -> Tensor:
     """Mean absolute error over the whole image, in percent of the [0,1] range (Table 1's ℓ1)."""
     return per_chunk(_mean_l1_percent, prediction, target)
@@ -92,6 +96,20 @@ def mean_l1_percent(prediction: Tensor, target: Tensor) -> Tensor:
 
 def _mean_l1_percent(prediction: Tensor, target: Tensor) -> Tensor:
     return (prediction - target).abs_().flatten(1).mean(dim=1) * 100
+
+
+def mean_squared_error(prediction: Tensor, target: Tensor) -> Tensor:
+    """MSE per image over every pixel and channel (float64 precision)."""
+    return per_chunk(_mean_squared_error, prediction, target)
+
+
+def _mean_squared_error(prediction: Tensor, target: Tensor) -> Tensor:
+    difference = (prediction - target).flatten(1)
+    return sum_of_squares(difference) / difference.shape[1]
+
+
+def _psnr(prediction: Tensor, target: Tensor, data_range: float) -> Tensor:
+    return (10 * torch.log10(data_range**2 / _mean_squared_error(prediction, target))).float()
 
 
 @lru_cache(maxsize=16)
@@ -168,6 +186,48 @@ def _ssim(prediction: Tensor, target: Tensor, data_range: float) -> Tensor:
     return ssim_map[..., radius:-radius, radius:-radius].mean(dim=(-3, -2, -1))
 
 
+RELEASE_SSIM_WINDOW, RELEASE_SSIM_SIGMA = 11, 1.5
+
+
+@lru_cache(maxsize=8)
+def release_ssim_window(channels: int, device: str = "cpu") -> Tensor:
+    """pytorch_ssim's create_window: the normalised 1-D Gaussian's outer product, float32."""
+    taps = torch.arange(RELEASE_SSIM_WINDOW, dtype=torch.float64) - RELEASE_SSIM_WINDOW // 2
+    gauss = torch.exp(-(taps**2) / (2 * RELEASE_SSIM_SIGMA**2)).float()
+    gauss = (gauss / gauss.sum())[:, None]
+    window = (gauss @ gauss.T)[None, None]
+    return window.expand(channels, 1, RELEASE_SSIM_WINDOW, RELEASE_SSIM_WINDOW).contiguous().to(device)
+
+
+def release_ssim(prediction: Tensor, target: Tensor) -> Tensor:
+    """SSIM per image as the LBAM release's test script computes it (test_random_batch.py:
+    pytorch_ssim.ssim(GT·255, output·255)): 11×11 Gaussian window, σ 1.5, zero padding, the
+    constants C1 = 0.01², C2 = 0.03² of the range 1 although the images span 0–255, the map's mean
+    over every pixel and channel (no border cropped). The release averages that over a batch of
+    equal-sized images, which is the mean of these per-image values."""
+    return per_chunk(_release_ssim, prediction, target)
+
+
+def _release_ssim(prediction: Tensor, target: Tensor) -> Tensor:
+    x, y = target.float() * 255, prediction.float() * 255  # the script's (GT, output) order
+    channels = x.shape[1]
+    window = release_ssim_window(channels, str(x.device))
+
+    def blur(image: Tensor) -> Tensor:
+        return torch.nn.functional.conv2d(image, window, padding=RELEASE_SSIM_WINDOW // 2, groups=channels)
+
+    mu_x, mu_y = blur(x), blur(y)
+    mu_x_sq, mu_y_sq, mu_xy = mu_x.pow(2), mu_y.pow(2), mu_x * mu_y
+    sigma_x_sq = blur(x * x) - mu_x_sq
+    sigma_y_sq = blur(y * y) - mu_y_sq
+    sigma_xy = blur(x * y) - mu_xy
+    c1, c2 = 0.01**2, 0.03**2
+    ssim_map = ((2 * mu_xy + c1) * (2 * sigma_xy + c2)) / (
+        (mu_x_sq + mu_y_sq + c1) * (sigma_x_sq + sigma_y_sq + c2)
+    )
+    return ssim_map.flatten(1).mean(dim=1)
+
+
 class LpipsUnavailable(RuntimeError):
     pass
 
@@ -217,6 +277,8 @@ def score_batch(
         "psnr": psnr(prediction, target),
         "ssim": ssim(prediction, target),
         "l1": mean_l1_percent(prediction, target),
+        "mse": mean_squared_error(prediction, target),
+        "ssim_release": release_ssim(prediction, target),
     }
     if lpips_model is not None:  # LPIPS is defined on RGB, whatever `protocol.color` says
         rgb = MetricProtocol(quantize_8bit=protocol.quantize_8bit)

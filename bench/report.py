@@ -21,9 +21,17 @@ import pandas as pd
 
 from bench import paper, report_plots
 from bench.harness import safe_name
+from bench.protocols import protocol_means, run_order, sensitivity_rows
 from bench.records import LATENCY_COLUMNS, read_json, read_scores
-from bench.report_tables import paired_rows, table1_rows, table2_rows, table2_variants
-from bench.summary import METRIC_LABELS, TABLE_METRICS, bucket_means, latency_stats
+from bench.report_tables import (
+    PROTOCOL_DESCRIPTIONS,
+    paired_rows,
+    sensitivity_table,
+    table1_rows,
+    table2_rows,
+    table2_variants,
+)
+from bench.summary import METRIC_LABELS, TABLE_METRICS, latency_stats
 from datasets.masks import BUCKETS, bucket_label
 
 
@@ -108,7 +116,10 @@ def render_report(run_dir: Path, out: Path) -> Path:
     latency = pd.read_csv(latency_path) if latency_path.exists() else pd.DataFrame(columns=LATENCY_COLUMNS)
     present = set(scores["method"])
     method_names = [m for m in provenance["config"]["methods"] if m in present]
-    means = bucket_means(scores, intervals=True, seed=provenance["config"].get("seed", 0))
+    seed, order = provenance["config"].get("seed", 0), run_order(run_dir, scores)
+    protocol = provenance["config"].get("protocol", {}).get("name", "per-image")
+    every = {name: protocol_means(scores, name, order, seed) for name in PROTOCOL_DESCRIPTIONS}
+    means = every[protocol]
     run_id = run_dir.name
     assets = out.parent / "assets" / run_id
     if assets.exists():
@@ -144,6 +155,11 @@ def render_report(run_dir: Path, out: Path) -> Path:
             if provenance["methods"].get(m, {}).get("options", {}).get("trained") is False
         ],
         "table1": table1_rows(means, method_names),
+        "protocol_name": protocol,
+        "protocols": PROTOCOL_DESCRIPTIONS,
+        "sensitivity": sensitivity_table(
+            sensitivity_rows(every["per-image"], every["release"], method_names)
+        ),
         "table2": table2_rows(means, instances),
         "table2_buckets": [bucket_label(b) for b in BUCKETS],
         "paired_reference": reference,

@@ -133,3 +133,32 @@ def paired_rows(scores: pd.DataFrame, method_names: list[str]) -> tuple[str | No
             }
         )
     return reference, rows
+
+
+PROTOCOL_DESCRIPTIONS = {
+    "per-image": "the mean over pairs of per-image PSNR, SSIM (scikit-image's: Gaussian 11, σ 1.5, "
+    "reflect padding, border cropped) and mean ℓ1",
+    "release": "the LBAM release's test script: consecutive batches of 16 pairs per bucket "
+    "(image-major), PSNR of the MSE pooled over a batch, pytorch_ssim on ×255 images (zero padding, "
+    "constants of range 1), batch-mean ℓ1; the mean over batches",
+}
+
+
+def sensitivity_table(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The protocol-sensitivity panel's rows, formatted: per-image, release, release − per-image."""
+    formatted = []
+    for row in rows:
+        metric = row["metric"]
+        formatted.append(
+            {
+                "metric": METRIC_LABELS[metric],
+                "bucket": row["bucket"],
+                "method": row["method"],
+                "per_image": _format(metric, row["per_image"]),
+                "release": _format(metric, row["release"]),
+                "shift": METRIC_FORMATS[metric].replace("{:", "{:+").format(row["shift"])
+                if math.isfinite(row["shift"])
+                else "–",
+            }
+        )
+    return formatted

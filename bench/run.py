@@ -20,7 +20,8 @@ import torch
 import methods
 from bench.figures import save_lbam_figures
 from bench.harness import evaluate_method, safe_name, sample_pairs, save_sample_inputs, to_tensor
-from bench.metrics import LpipsUnavailable, MetricProtocol, load_lpips
+from bench.metrics import PROTOCOLS, LpipsUnavailable, MetricProtocol, load_lpips
+from bench.protocols import write_summary
 from bench.records import git_commit, package_versions, read_json, sha256_file, write_json
 from bench.summary import summary_table
 from datasets import DataNotFoundError, load_test_set
@@ -117,6 +118,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="composite",
         help="score the composite (default, as the official test script) or the raw output",
     )
+    parser.add_argument(
+        "--protocol",
+        choices=list(PROTOCOLS),
+        default="per-image",
+        help="how pairs become a table cell: per-image means (default) or the LBAM release's test "
+        "script (batches of 16, pooled MSE, its SSIM); summary.csv holds both",
+    )
     parser.add_argument("--quantize-8bit", action="store_true", help="round outputs to 8 bit before scoring")
     parser.add_argument(
         "--color", choices=["rgb", "y"], default="rgb", help="score RGB (default) or BT.601 luma"
@@ -176,7 +184,7 @@ def build_config(args: argparse.Namespace) -> RunConfig:
         if args.methods == "all"
         else [m.strip() for m in args.methods.split(",") if m.strip()]
     )
-    protocol = MetricProtocol(args.target, args.quantize_8bit, args.color)
+    protocol = MetricProtocol(args.target, args.quantize_8bit, args.color, args.protocol)
     if args.batch_size < 1:
         raise RunError(f"--batch-size must be at least 1, got {args.batch_size}")
     return RunConfig(
@@ -332,12 +340,14 @@ def run(args: argparse.Namespace) -> Path:
             "images": len(test_set),
             "sha256": test_set.sha256,
             "skipped": test_set.skipped,
+            "image_ids": test_set.image_ids,  # pair order, for the release protocol's batches
         },
         "mask_set": {
             "source": mask_set.source,
             "masks": len(mask_set),
             "sha256": mask_set.sha256,
             "skipped": mask_set.skipped,
+            "mask_ids": mask_set.mask_ids,
         },
         "lpips": lpips_note,
         "device": config.device,
@@ -380,7 +390,9 @@ def run(args: argparse.Namespace) -> Path:
     provenance["status"] = "complete"
     provenance["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     write_json(run_dir / "run.json", provenance)
-    print(summary_table(run_dir))
+    write_summary(run_dir, config.seed)
+    print(f"protocol: {config.protocol['name']} (summary.csv holds every protocol)")
+    print(summary_table(run_dir, config.protocol["name"]))
     if args.report:
         from bench.report import render_report
 

@@ -46,9 +46,12 @@ def latency_stats(latency: pd.DataFrame) -> pd.DataFrame:
     ).reset_index()
 
 
-def summary_table(run_dir: Path) -> str:
-    """The Table 1 layout as text: metric × bucket rows, one column per method."""
-    means = bucket_means(read_scores(run_dir / "scores.csv"))
+def summary_table(run_dir: Path, protocol: str = "per-image") -> str:
+    """The Table 1 layout as text under `protocol`: metric × bucket rows, one column per method."""
+    from bench.protocols import protocol_means, run_order  # bench.protocols builds on this module
+
+    scores = read_scores(run_dir / "scores.csv")
+    means = protocol_means(scores, protocol, run_order(run_dir, scores))
     means = means[means["metric"].isin(TABLE_METRICS)]
     if means.empty:
         return "no scores stored"

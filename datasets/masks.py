@@ -46,23 +46,43 @@ def _rng(seed: int, *stream: int) -> np.random.Generator:
     return np.random.default_rng([seed, *stream])
 
 
+RELEASE_KEPT_KNOWN_PIXELS = 61_250  # generateMask.py keeps a 256² mask when its known area is below this
+RANDOM_SHAPE_MAX_DRAWS = 1000
+
+
+def release_crop_offsets(rng: np.random.Generator, canvas: int, size: int) -> tuple[int, int]:
+    """(top, left) as generateMask.py draws them: random.randint(1, canvas − size), both ends
+    included (1..94 at 256), so row and column 0 of the canvas are never used."""
+    top, left = rng.integers(1, canvas - size, size=2, endpoint=True)
+    return int(top), int(left)
+
+
 def random_shape_mask(seed: int, index: int, size: int = 256, density: float = 0.25) -> np.ndarray:
-    """The official LBAM release's random-shape masks (docs/paper_vs_release.md, "Random-shape masks"):
+    """The official LBAM release's random-shape masks (generateMask.py; docs/masks_and_ablations.md):
     uniform noise on an 8×8 grid (int(0.025·350)), bilinearly upsampled to 350×350, hole where the
-    value < density; a random size×size crop is kept when its hole area is in (20 %, 30 %), else a
-    second crop is kept. Sizes other than 256 scale the 350 canvas by size/256."""
+    value < density; a size×size crop at offsets drawn in 1..350−size (random.randint(1, 94)) is
+    kept when its hole area is in (20 %, 30 %), else a second crop is kept. generateMask.py then
+    discards masks whose known area is ≥ 61,250 px of 256² (hole ≤ 6.54 %) and draws again; so
+    does this. Sizes other than 256 scale the 350 canvas and the 61,250 px by size/256."""
     rng = _rng(seed, index)
     canvas = round(350 * size / 256)
     cells = max(2, int(0.025 * canvas))
-    noise = torch.from_numpy(rng.random((1, 1, cells, cells), dtype=np.float64))
-    smooth = F.interpolate(noise, size=(canvas, canvas), mode="bilinear", align_corners=False)
-    hole = smooth[0, 0].numpy() < density
-    for _attempt in range(2):
-        top, left = rng.integers(0, canvas - size + 1, size=2)
-        crop = hole[top : top + size, left : left + size]
-        if 0.2 < crop.mean() < 0.3:
-            break
-    return (~crop).astype(np.float32)
+    for _draw in range(RANDOM_SHAPE_MAX_DRAWS):
+        noise = torch.from_numpy(rng.random((1, 1, cells, cells), dtype=np.float64))
+        smooth = F.interpolate(noise, size=(canvas, canvas), mode="bilinear", align_corners=False)
+        hole = smooth[0, 0].numpy() < density
+        for _attempt in range(2):
+            top, left = release_crop_offsets(rng, canvas, size)
+            crop = hole[top : top + size, left : left + size]
+            if 0.2 < crop.mean() < 0.3:
+                break
+        known_pixels = int(crop.size - crop.sum())
+        if known_pixels * 256 * 256 < RELEASE_KEPT_KNOWN_PIXELS * size * size:
+            return (~crop).astype(np.float32)
+    raise MaskError(
+        f"random_shape: no mask with a hole above 6.54 % in {RANDOM_SHAPE_MAX_DRAWS} draws "
+        f"(density {density}, size {size})"
+    )
 
 
 def free_form_mask(seed: int, index: int, size: int = 256) -> np.ndarray:

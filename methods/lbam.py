@@ -7,6 +7,8 @@ decoder layers, a last deconvolution), in two readings (docs/paper_vs_release.md
 - variant="paper": BN + LeakyReLU after re-normalisation, RGB·M input in [−1, 1], tanh output,
   g_A init (1.1, 2.0, 1.0, 1.0) everywhere, unconstrained.
 Table 2 ablations: ablation = full | unlearned | forward | sigmoid | lrelu | relu | mask3x3.
+'forward' ("without reverse attention map") drops the reverse branch only: the decoder is Eq. 12
+with cat(forward map, 1), so the encoder skip still carries its forward map.
 """
 
 from __future__ import annotations
@@ -118,7 +120,9 @@ class LBAMNet(nn.Module):
                 reverse_maps.append(attention)
         for i in range(1, 7):
             level = 6 - i  # dc1 uses layer 6's skip and maps, dc6 layer 1's
-            maps = torch.cat((forward_maps[level], reverse_maps[level]), 1) if self.use_reverse else None
+            # 'forward' ablation: Eq. 12 with cat(forward map, 1), the skip keeps its forward map
+            reverse = reverse_maps[level] if self.use_reverse else torch.ones_like(forward_maps[level])
+            maps = torch.cat((forward_maps[level], reverse), 1)
             features = getattr(self, f"dc{i}")(skips[level], features, maps)
         output = torch.tanh(self.dc7(features))
         if self.config.variant == "official":

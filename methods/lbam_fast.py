@@ -170,22 +170,17 @@ def attention_maps(
 
 
 def encoder(
-    layer: ForwardAttention, features: Tensor, mask: Tensor, keep_raw: bool, need_mask: bool, compiled: bool
+    layer: ForwardAttention, features: Tensor, mask: Tensor, need_mask: bool, compiled: bool
 ) -> tuple[Tensor, Tensor | None, Tensor]:
     """ForwardAttention.forward as (output, updated mask, skip for the decoder).
 
     The skip is the product W^T F ⊙ g_A(k_M^T M): the decoder multiplies the raw skip features by the
-    same forward map (Eq. 12), so the product is computed once. keep_raw: the raw features
-    (the 'forward' ablation, whose decoder has no maps)."""
+    same forward map (Eq. 12, also in the 'forward' ablation), so the product is computed once."""
     inner = layer.conv
     attention, new_mask = attention_maps(
         inner.activationFuncG_A, inner.options, conv(mask, inner.maskConv), need_mask, compiled
     )
-    if keep_raw:
-        skip = conv(features, inner.conv)
-        product = skip * attention
-    else:
-        skip = product = conv(features, inner.conv, attention)
+    skip = product = conv(features, inner.conv, attention)
     out = layer.bn(product) if hasattr(layer, "bn") else product
     return F.leaky_relu(out, layer.activ.negative_slope), new_mask, skip
 
@@ -219,9 +214,7 @@ def fast_forward(net: nn.Module, image_input: Tensor, mask: Tensor, compiled: bo
     skips = []
     for i in range(1, 8):
         layer = getattr(net, f"ec{i}")
-        features, current_mask, skip = encoder(
-            layer, features, current_mask, not net.use_reverse, i < 7, compiled
-        )
+        features, current_mask, skip = encoder(layer, features, current_mask, i < 7, compiled)
         skips.append(skip)
     reverse: list[Tensor | None] = [None] * 6
     if net.use_reverse:

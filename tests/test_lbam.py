@@ -209,6 +209,33 @@ def test_every_ablation_builds_runs_forward_and_backward(ablation):
         assert not any("activationFuncG_A.a" in n for n in names)
 
 
+def test_forward_ablation_is_eq_12_with_a_reverse_map_of_ones(monkeypatch):
+    """Table 2 'forward': the full network with every reverse map replaced by 1 (Eq. 12 with
+    cat(forward map, 1)); fails if the decoder drops the forward map from the encoder skip."""
+    torch.manual_seed(0)
+    ablated = LBAMNet(LBAMConfig("official", "forward", width=TINY)).eval()
+    full = LBAMNet(LBAMConfig("official", "full", width=TINY)).eval()
+    missing, unexpected = full.load_state_dict(ablated.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith("reverseConv") for k in missing)
+    from methods.lbam_layers import ReverseMaskConv
+
+    def ones_maps(self, reverse_mask):
+        features = self.reverseMaskConv(reverse_mask)
+        return torch.ones_like(features), update_mask(features, self.options)
+
+    monkeypatch.setattr(ReverseMaskConv, "forward", ones_maps)
+    image, mask = inputs(batch=2)
+    image_input = torch.cat((image * mask, mask), 1)
+    with torch.no_grad():
+        expected = full(image_input, mask.expand(-1, 3, -1, -1))
+        got = ablated(image_input, mask.expand(-1, 3, -1, -1))
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
+    ablated.inference_kernels = "fast"
+    with torch.inference_mode():
+        fast = ablated(image_input, mask.expand(-1, 3, -1, -1))
+    torch.testing.assert_close(fast, expected, rtol=0, atol=1e-5)
+
+
 def test_paper_reading_has_batch_norm_and_a_three_channel_input():
     state = LBAMNet(LBAMConfig("paper", width=TINY)).state_dict()
     assert "ec2.bn.running_mean" in state and "dc1.bn.weight" in state and "ec1.bn.weight" not in state

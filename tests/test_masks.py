@@ -27,6 +27,21 @@ def test_random_shape_masks_prefer_the_20_to_30_percent_window():
     assert ratios.min() >= 0 and ratios.max() < 1
 
 
+def test_random_shape_masks_discard_holes_of_at_most_6_54_percent_as_generate_mask_py():
+    # generateMask.py drops a 256² mask whose known (white) area is ≥ 61,250 px
+    known_pixels = [int(masks.random_shape_mask(3, i).sum()) for i in range(300)]
+    assert max(known_pixels) < 61_250
+    small = [masks.random_shape_mask(3, i, 64) for i in range(100)]
+    assert max(float(m.mean()) for m in small) < 61_250 / 256**2  # the rule scales with the size
+
+
+def test_random_shape_crop_offsets_are_drawn_in_1_to_94_as_generate_mask_py():
+    rng = np.random.default_rng(0)
+    offsets = np.array([masks.release_crop_offsets(rng, 350, 256) for _ in range(5000)])
+    assert offsets.min() == 1 and offsets.max() == 94
+    assert len(np.unique(offsets[:, 0])) == 94
+
+
 def test_random_shape_density_controls_the_hole_area():
     low = np.mean([masks.hole_ratio(masks.random_shape_mask(0, i, 64, density=0.1)) for i in range(50)])
     high = np.mean([masks.hole_ratio(masks.random_shape_mask(0, i, 64, density=0.5)) for i in range(50)])

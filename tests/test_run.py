@@ -35,8 +35,8 @@ def test_run_writes_tidy_scores_latency_and_provenance(finished_run):
     run_dir = finished_run / "run"
     scores = pd.read_csv(run_dir / "scores.csv")
     assert tuple(scores.columns) == SCORE_COLUMNS
-    assert len(scores) == 2 * 8 * 4 * 4  # methods × images × masks × metrics
-    assert set(scores.metric) == {"psnr", "ssim", "l1", "lpips"}
+    assert len(scores) == 2 * 8 * 4 * 6  # methods × images × masks × metrics
+    assert set(scores.metric) == {"psnr", "ssim", "l1", "lpips", "mse", "ssim_release"}
     assert set(scores.bucket) == {"(0.1, 0.2]", "(0.2, 0.3]", "(0.3, 0.4]", "(0.4, 0.5]"}
     assert scores[scores.metric == "lpips"].value.isna().all()  # no AlexNet weights here
     psnr = scores[scores.metric == "psnr"]

@@ -1,0 +1,155 @@
+"""Evaluation protocols: how stored per-pair values become a Table 1 cell (docs/evaluation_protocols.md).
+
+The LBAM paper states no protocol. Two are offered, both computed from the same stored records:
+- `per-image` (default): the mean over pairs of per-image PSNR, SSIM (scikit-image's), ℓ1 and LPIPS;
+- `release`: the official release's test script (test_random_batch.py): the pairs of a bucket in
+  image-major order are cut into consecutive batches of RELEASE_BATCH; per batch PSNR is
+  10·log10(1 / MSE pooled over the batch), SSIM the mean of pytorch_ssim's map on ×255 images
+  (`ssim_release`), ℓ1 the batch mean; the cell is the mean over batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench.metrics import PROTOCOLS
+from bench.records import atomic_write_text, read_json, read_scores
+from bench.statistics import bootstrap_interval
+from bench.summary import TABLE_METRICS, bucket_means
+from datasets.masks import BUCKET_ORDER
+
+RELEASE_BATCH = 16  # test_random_batch.py's --batchSize default
+SUMMARY_COLUMNS = ("method", "bucket", "metric", "protocol", "value", "n", "ci_low", "ci_high")
+MEANS_COLUMNS = ["method", "metric", "bucket", "mean", "count", "ci_low", "ci_high", "bucket_order"]
+
+
+def pair_order(
+    scores: pd.DataFrame, image_ids: Sequence[str] = (), mask_ids: Sequence[str] = ()
+) -> pd.Series:
+    """A sort key per row: image-major (image position, mask position) as the harness pairs them;
+    ids missing from the given orders (old run folders) keep the order they appear in."""
+    keys = list(zip(scores.image_id, scores.mask_id, strict=True))
+    image_rank = {image: i for i, image in enumerate(image_ids)}
+    mask_rank = {mask: i for i, mask in enumerate(mask_ids)}
+    if all(i in image_rank and m in mask_rank for i, m in keys):
+        ranks = [image_rank[i] * len(mask_rank) + mask_rank[m] for i, m in keys]
+    else:
+        appearance = {key: i for i, key in enumerate(dict.fromkeys(keys))}
+        ranks = [appearance[key] for key in keys]
+    return pd.Series(ranks, index=scores.index)
+
+
+def release_batch_values(pairs: pd.DataFrame, batch: int = RELEASE_BATCH) -> dict[str, np.ndarray]:
+    """Per consecutive batch of `pairs` (one row per pair, in evaluation order, columns mse,
+    ssim_release, l1): the release script's PSNR, SSIM and ℓ1 of that batch."""
+    starts = range(0, len(pairs), batch)
+    chunks = [pairs.iloc[start : start + batch] for start in starts]
+    with np.errstate(divide="ignore"):
+        return {
+            "psnr": np.array([10 * np.log10(1 / chunk["mse"].mean()) for chunk in chunks]),
+            "ssim": np.array([chunk["ssim_release"].mean() for chunk in chunks]),
+            "l1": np.array([chunk["l1"].mean() for chunk in chunks]),
+        }
+
+
+def release_means(
+    scores: pd.DataFrame, order: pd.Series | None = None, seed: int = 0, batch: int = RELEASE_BATCH
+) -> pd.DataFrame:
+    """The `release` protocol's cells, in bucket_means' layout (count: pairs; the interval: a
+    bootstrap over the batch values, NaN below two batches)."""
+    wanted = scores[scores.metric.isin(("mse", "ssim_release", "l1"))]
+    if wanted.empty:
+        return pd.DataFrame(columns=MEANS_COLUMNS)
+    order = pair_order(scores) if order is None else order
+    wide = wanted.assign(rank=order.loc[wanted.index]).pivot_table(
+        index=["method", "bucket", "rank"], columns="metric", values="value", aggfunc="first"
+    )
+    rows = []
+    for (method, bucket), pairs in wide.groupby(level=["method", "bucket"], sort=False):
+        pairs = pairs.sort_index(level="rank").dropna()
+        if pairs.empty:
+            continue
+        for metric, values in release_batch_values(pairs, batch).items():
+            finite = values[np.isfinite(values)]
+            low, high = bootstrap_interval(finite, seed)
+            value = float(finite.mean()) if len(finite) else float("nan")
+            rows.append([method, metric, bucket, value, len(pairs), low, high, BUCKET_ORDER.get(bucket)])
+    table = pd.DataFrame(rows, columns=MEANS_COLUMNS)
+    return table.sort_values(["metric", "bucket_order", "method"]).reset_index(drop=True)
+
+
+def protocol_means(
+    scores: pd.DataFrame, protocol: str, order: pd.Series | None = None, seed: int = 0
+) -> pd.DataFrame:
+    """Table cells (method, metric, bucket, mean, count, ci_low, ci_high) under `protocol`."""
+    if protocol == "per-image":
+        return bucket_means(scores[~scores.metric.isin(("mse", "ssim_release"))], intervals=True, seed=seed)
+    if protocol == "release":
+        return release_means(scores, order, seed)
+    raise ValueError(f"unknown protocol {protocol!r}; use one of {PROTOCOLS}")
+
+
+def run_order(run_dir: Path, scores: pd.DataFrame) -> pd.Series:
+    """pair_order with the image and mask orders stored in run.json."""
+    provenance = read_json(run_dir / "run.json") if (run_dir / "run.json").is_file() else {}
+    image_ids = provenance.get("dataset", {}).get("image_ids", [])
+    mask_ids = provenance.get("mask_set", {}).get("mask_ids", [])
+    return pair_order(scores, image_ids, mask_ids)
+
+
+def summary_frame(scores: pd.DataFrame, order: pd.Series | None = None, seed: int = 0) -> pd.DataFrame:
+    """summary.csv's rows: every (method, bucket, metric) under every protocol."""
+    frames = []
+    for protocol in PROTOCOLS:
+        means = protocol_means(scores, protocol, order, seed)
+        if means.empty:
+            continue
+        frames.append(
+            means.rename(columns={"mean": "value", "count": "n"}).assign(protocol=protocol)[
+                list(SUMMARY_COLUMNS) + ["bucket_order"]
+            ]
+        )
+    if not frames:
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    table = pd.concat(frames, ignore_index=True)
+    table = table.sort_values(["metric", "bucket_order", "method", "protocol"], kind="stable")
+    return table[list(SUMMARY_COLUMNS)].reset_index(drop=True)
+
+
+def write_summary(run_dir: Path, seed: int = 0) -> Path:
+    """run_dir/summary.csv from the stored scores."""
+    scores = read_scores(run_dir / "scores.csv")
+    path = run_dir / "summary.csv"
+    atomic_write_text(path, summary_frame(scores, run_order(run_dir, scores), seed).to_csv(index=False))
+    return path
+
+
+def sensitivity_rows(
+    per_image: pd.DataFrame, release: pd.DataFrame, methods: list[str]
+) -> list[dict[str, Any]]:
+    """How far each Table 1 cell moves from `per-image` to `release`: (metric, bucket, method,
+    per-image value, release value, release − per-image)."""
+    keys = ["method", "metric", "bucket"]
+    joined = per_image.merge(release, on=keys, suffixes=("_per_image", "_release"))
+    joined = joined[joined.metric.isin(TABLE_METRICS) & joined.method.isin(methods)]
+    joined = joined.assign(
+        metric_order=joined.metric.map(TABLE_METRICS.index),
+        bucket_order=joined.bucket.map(BUCKET_ORDER),
+        method_order=joined.method.map(methods.index),
+    ).sort_values(["metric_order", "bucket_order", "method_order"])
+    return [
+        {
+            "metric": row.metric,
+            "bucket": row.bucket,
+            "method": row.method,
+            "per_image": float(row.mean_per_image),
+            "release": float(row.mean_release),
+            "shift": float(row.mean_release - row.mean_per_image),
+        }
+        for row in joined.itertuples()
+    ]
