@@ -21,7 +21,7 @@ import pandas as pd
 
 from bench import paper, report_plots
 from bench.harness import safe_name
-from bench.records import LATENCY_COLUMNS, read_json, read_scores
+from bench.records import read_json, read_latency, read_scores
 from bench.report_tables import paired_rows, table1_rows, table2_rows, table2_variants
 from bench.summary import METRIC_LABELS, TABLE_METRICS, bucket_means, latency_stats
 from datasets.masks import BUCKETS, bucket_label
@@ -105,7 +105,7 @@ def render_report(run_dir: Path, out: Path) -> Path:
     provenance = read_json(run_dir / "run.json")
     scores = read_scores(run_dir / "scores.csv")
     latency_path = run_dir / "latency.csv"
-    latency = pd.read_csv(latency_path) if latency_path.exists() else pd.DataFrame(columns=LATENCY_COLUMNS)
+    latency = read_latency(latency_path)
     present = set(scores["method"])
     method_names = [m for m in provenance["config"]["methods"] if m in present]
     means = bucket_means(scores, intervals=True, seed=provenance["config"].get("seed", 0))
