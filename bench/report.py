@@ -191,7 +191,16 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.run_dir / "run.json").is_file():
         print(f"error: {args.run_dir} is not a run folder (no run.json)", file=sys.stderr)
         return 2
-    print(f"report: {render_report(args.run_dir, args.out)}")
+    try:
+        print(f"report: {render_report(args.run_dir, args.out)}")
+    except (ValueError, KeyError) as error:  # a damaged run.json (json's errors are ValueErrors)
+        print(f"error: {args.run_dir / 'run.json'} is damaged or incomplete ({error!r})", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(
+            f"error: cannot write the report: {error.strerror or error} ({error.filename})", file=sys.stderr
+        )
+        return 2
     return 0
 
 

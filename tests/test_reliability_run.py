@@ -327,6 +327,8 @@ def test_out_naming_a_file_and_a_damaged_run_json(tmp_path, photos, capsys):
     capsys.readouterr()
     assert run_cli(tmp_path / "run", "--methods", "telea", "--dataset", f"folder:{photos}") == 2
     assert "run.json is damaged" in one_line_error(capsys.readouterr().err)
+    assert report.main([str(tmp_path / "run"), "--out", str(tmp_path / "r" / "index.html")]) == 2
+    assert "run.json is damaged" in one_line_error(capsys.readouterr().err)
     assert (tmp_path / "run" / "scores.csv").read_bytes() == scores
 
 
@@ -379,3 +381,32 @@ def test_zero_one_mask_images_are_masks_not_empty(tmp_path, photos):
     assert run_cli(tmp_path / "run", *arguments) == 0
     ratios = read_scores(tmp_path / "run" / "scores.csv").groupby("mask_id").hole_ratio.first()
     np.testing.assert_allclose(ratios.sort_index().values, np.array([9, 16, 22, 29]) / 64)
+
+
+@pytest.mark.slow
+def test_kill_9_mid_run_then_the_same_command_gives_the_same_numbers(tmp_path):
+    photos = photo_folder(tmp_path / "photos", [f"p{i}.png" for i in range(6)])
+    arguments = ["--methods", "telea,ns", "--dataset", f"folder:{photos}", "--size", "128"]
+    assert run_cli(tmp_path / "straight", *arguments, "--masks-per-bucket", "2") == 0
+    out = tmp_path / "killed"
+    command = [sys.executable, "-m", "bench.run", *arguments, "--masks-per-bucket", "2", "--no-progress"]
+    process = subprocess.Popen(
+        [*command, "--out", str(out), "--report", ""],
+        cwd=ROOT,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+    )
+    try:  # killed inside the second method, between or inside appends
+        while not ((out / "scores.csv").exists() and (out / "scores.csv").read_text().count("\nns,") > 9):
+            assert process.poll() is None, "the run ended before the kill"
+            time.sleep(0.002)
+        process.kill()
+    finally:
+        process.wait()
+    assert run_cli(out, *arguments, "--masks-per-bucket", "2") == 0
+    key = ["method", "image_id", "mask_id", "metric"]
+    straight = read_scores(tmp_path / "straight" / "scores.csv").sort_values(key).reset_index(drop=True)
+    resumed = read_scores(out / "scores.csv").sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(straight, resumed)
+    assert json.loads((out / "run.json").read_text())["status"] == "complete"
