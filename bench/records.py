@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
 import platform
@@ -36,12 +37,22 @@ PACKAGES = (
 )
 
 
+def process_umask() -> int:
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder and rename, so readers never see half."""
+    """Write via a temporary file in the same folder and rename, so readers never see half. The file
+    gets the mode a plain open() would give (the temporary file is owner-only)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
+    with tempfile.NamedTemporaryFile(
+        "w", dir=path.parent, delete=False, suffix=".tmp", newline="", errors="surrogateescape"
+    ) as handle:
         handle.write(text)
         temporary = Path(handle.name)
+    os.chmod(temporary, 0o666 & ~process_umask())
     os.replace(temporary, path)
 
 
@@ -95,7 +106,7 @@ class CsvAppender:
     def __init__(self, path: Path, columns: Iterable[str]) -> None:
         self.path, self.columns = path, tuple(columns)
         new = not path.exists() or path.stat().st_size == 0
-        self._handle = open(path, "a", newline="")
+        self._handle = open(path, "a", newline="", errors="surrogateescape")
         self._writer = csv.writer(self._handle)
         if new:
             self._writer.writerow(self.columns)
@@ -115,33 +126,66 @@ class CsvAppender:
         self.close()
 
 
-def read_scores(path: Path) -> pd.DataFrame:
+NUMERIC_COLUMNS = ("hole_ratio", "value", "ms")
+
+
+def complete_rows(text: str) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of CSV text that may end anywhere (a crash mid-append): whatever follows the
+    last line end is dropped, as is a record left open inside quotes or with the wrong field count.
+    Fields stay text: nothing is guessed (a file called NA.png keeps the id "NA")."""
+    if not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    parsed: list[list[str]] = []
+    try:
+        parsed.extend(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error:
+        pass  # a record cut inside quotes: the rows before it are kept
+    if not parsed:
+        return [], []
+    header = parsed[0]
+    return header, [row for row in parsed[1:] if len(row) == len(header)]
+
+
+def read_records(path: Path, columns: Iterable[str]) -> pd.DataFrame:
+    """A records file (scores.csv, latency.csv) as text columns; missing or empty: no rows."""
+    text = ""
     if path.exists():
-        scores = pd.read_csv(path, on_bad_lines="skip", dtype={"image_id": str, "mask_id": str})
-    else:
-        scores = pd.DataFrame(columns=list(SCORE_COLUMNS))
-    scores["value"] = pd.to_numeric(scores["value"], errors="coerce").astype(float)
-    return scores.dropna(subset=["method", "image_id", "mask_id", "metric"])
+        with open(path, newline="", errors="surrogateescape") as handle:
+            text = handle.read()
+    header, rows = complete_rows(text)
+    return pd.DataFrame(rows, columns=header or list(columns), dtype=object)
+
+
+def with_numbers(records: pd.DataFrame) -> pd.DataFrame:
+    records = records.copy()
+    for column in NUMERIC_COLUMNS:
+        if column in records:
+            records[column] = pd.to_numeric(records[column], errors="coerce").astype(float)
+    return records
+
+
+def read_scores(path: Path) -> pd.DataFrame:
+    return with_numbers(read_records(path, SCORE_COLUMNS))
+
+
+def read_latency(path: Path) -> pd.DataFrame:
+    return with_numbers(read_records(path, LATENCY_COLUMNS))
 
 
 def completed_items(run_dir: Path) -> set[tuple[str, str, str]]:
     """(method, image_id, mask_id) whose metrics and latency are all stored. Incomplete items (an
-    interrupted append) are removed from both files so they are recomputed cleanly."""
+    interrupted append) are removed from both files so they are recomputed cleanly; the kept rows
+    are written back as they were read."""
     scores_path, latency_path = run_dir / "scores.csv", run_dir / "latency.csv"
-    scores = read_scores(scores_path)
-    if scores.empty:
-        return set()
+    scores = read_records(scores_path, SCORE_COLUMNS)
     key = ["method", "image_id", "mask_id"]
+    scores = scores.drop_duplicates([*key, "metric"])
     counts = scores.groupby(key)["metric"].nunique()
     complete = set(counts[counts == len(METRICS)].index)
-    latency = (
-        pd.read_csv(latency_path, on_bad_lines="skip", dtype={"image_id": str, "mask_id": str})
-        if latency_path.exists()
-        else pd.DataFrame(columns=list(LATENCY_COLUMNS))
-    )
+    latency = read_records(latency_path, LATENCY_COLUMNS)
     complete &= set(map(tuple, latency[key].itertuples(index=False)))
-    keep_scores = scores[[k in complete for k in map(tuple, scores[key].itertuples(index=False))]]
-    keep_latency = latency[[k in complete for k in map(tuple, latency[key].itertuples(index=False))]]
+    keep_scores = scores.loc[[k in complete for k in map(tuple, scores[key].itertuples(index=False))]]
+    keep_latency = latency.loc[[k in complete for k in map(tuple, latency[key].itertuples(index=False))]]
     atomic_write_text(scores_path, keep_scores.to_csv(index=False))
     atomic_write_text(latency_path, keep_latency.drop_duplicates(key).to_csv(index=False))
     return complete

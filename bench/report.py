@@ -22,7 +22,7 @@ import pandas as pd
 from bench import paper, report_plots
 from bench.harness import safe_name
 from bench.protocols import protocol_means, run_order, sensitivity_rows
-from bench.records import LATENCY_COLUMNS, read_json, read_scores
+from bench.records import read_json, read_latency, read_scores
 from bench.report_tables import (
     PROTOCOL_DESCRIPTIONS,
     paired_rows,
@@ -113,7 +113,7 @@ def render_report(run_dir: Path, out: Path) -> Path:
     provenance = read_json(run_dir / "run.json")
     scores = read_scores(run_dir / "scores.csv")
     latency_path = run_dir / "latency.csv"
-    latency = pd.read_csv(latency_path) if latency_path.exists() else pd.DataFrame(columns=LATENCY_COLUMNS)
+    latency = read_latency(latency_path)
     present = set(scores["method"])
     method_names = [m for m in provenance["config"]["methods"] if m in present]
     seed, order = provenance["config"].get("seed", 0), run_order(run_dir, scores)
@@ -207,7 +207,16 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.run_dir / "run.json").is_file():
         print(f"error: {args.run_dir} is not a run folder (no run.json)", file=sys.stderr)
         return 2
-    print(f"report: {render_report(args.run_dir, args.out)}")
+    try:
+        print(f"report: {render_report(args.run_dir, args.out)}")
+    except (ValueError, KeyError) as error:  # a damaged run.json (json's errors are ValueErrors)
+        print(f"error: {args.run_dir / 'run.json'} is damaged or incomplete ({error!r})", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(
+            f"error: cannot write the report: {error.strerror or error} ({error.filename})", file=sys.stderr
+        )
+        return 2
     return 0
 
 

@@ -22,7 +22,16 @@ from bench.figures import save_lbam_figures
 from bench.harness import evaluate_method, safe_name, sample_pairs, save_sample_inputs, to_tensor
 from bench.metrics import PROTOCOLS, LpipsUnavailable, MetricProtocol, load_lpips
 from bench.protocols import write_summary
-from bench.records import git_commit, package_versions, read_json, sha256_file, write_json
+from bench.records import git_commit, package_versions, sha256_file, write_json
+from bench.run_checks import ArgumentError, check_arguments, check_device, typed_options
+from bench.run_folder import (
+    LOCK_FILE,
+    RunFolderError,
+    check_method_identity,
+    lock_run_folder,
+    most_recent_run,
+    read_stored_run,
+)
 from bench.summary import summary_table
 from datasets import DataNotFoundError, load_test_set
 from datasets.masks import GENERATORS, MaskError, MaskSet, bucketed_mask_set, load_mask_folder
@@ -146,8 +155,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def resolve_device(name: str) -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RunError(f"--device {name}: no CUDA device is available here; use --device cpu")
+    check_device(name)
     return name
 
 
@@ -179,6 +187,7 @@ def parse_method_options(items: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def build_config(args: argparse.Namespace) -> RunConfig:
+    check_arguments(args)
     names = (
         methods.available()
         if args.methods == "all"
@@ -199,7 +208,7 @@ def build_config(args: argparse.Namespace) -> RunConfig:
         checkpoints=parse_checkpoints(args.checkpoint),
         protocol=protocol.as_dict(),
         lpips_weights=args.lpips_weights,
-        method_options=parse_method_options(args.option),
+        method_options={n: typed_options(n, o) for n, o in parse_method_options(args.option).items()},
         allow_untrained=args.allow_untrained,
         batch_size=args.batch_size,
     )
@@ -216,18 +225,18 @@ def choose_run_dir(args: argparse.Namespace) -> Path:
         return Path(args.out)
     runs = Path("runs")
     if args.resume:
-        previous = sorted(p for p in runs.glob("*") if (p / "run.json").is_file())
-        if not previous:
+        previous = most_recent_run(runs)
+        if previous is None:
             raise RunError("--resume: no earlier run folder with a run.json in runs/")
-        return previous[-1]
+        return previous
     return runs / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
 def check_resumable(run_dir: Path, config: RunConfig) -> dict[str, Any] | None:
-    if not (run_dir / "run.json").is_file():
+    stored = read_stored_run(run_dir)
+    if stored is None:
         return None
-    stored = read_json(run_dir / "run.json")
-    previous = stored.get("config", {})
+    previous = stored["config"]
     changed = [k for k in RESUMABLE_KEYS if previous.get(k) != asdict(config)[k]]
     if changed:
         raise RunError(
@@ -303,8 +312,22 @@ def copy_training_logs(checkpoints: dict[str, str], run_dir: Path) -> dict[str, 
 def run(args: argparse.Namespace) -> Path:
     config = build_config(args)
     run_dir = choose_run_dir(args)
+    new_folder = not run_dir.exists()
+    lock = lock_run_folder(run_dir)
+    try:
+        return run_locked(args, config, run_dir)
+    finally:
+        lock.close()
+        if new_folder and [p.name for p in run_dir.iterdir()] == [LOCK_FILE]:
+            shutil.rmtree(run_dir)  # refused before anything was written: leave no empty folder
+
+
+def run_locked(args: argparse.Namespace, config: RunConfig, run_dir: Path) -> Path:
     previous = check_resumable(run_dir, config)
     created = create_methods(config, every_method=args.methods == "all")
+    checkpoints_sha256 = {n: sha256_file(p) for n, p in config.checkpoints.items()}
+    if previous:
+        check_method_identity(previous, {m.name: m.describe() for m in created}, checkpoints_sha256)
     test_set = load_test_set(config.dataset, config.data_root, config.size)
     mask_set = build_mask_set(config)
     lpips_model, lpips_note = None, "computed (AlexNet, v0.1)"
@@ -332,7 +355,7 @@ def run(args: argparse.Namespace) -> Path:
         "command": " ".join(["python -m bench.run", *args.argv]),
         "config": asdict(config),
         "methods": {m.name: m.describe() for m in created},
-        "checkpoints_sha256": {n: sha256_file(p) for n, p in config.checkpoints.items()},
+        "checkpoints_sha256": checkpoints_sha256,
         "seeds": {"masks": config.seed, "methods": config.seed},
         "dataset": {
             "name": test_set.name,
@@ -361,6 +384,7 @@ def run(args: argparse.Namespace) -> Path:
         merged = {**previous.get("methods", {}), **provenance["methods"]}
         provenance["methods"] = merged
         provenance["config"]["methods"] = list(merged)
+        provenance["checkpoints_sha256"] = {**previous.get("checkpoints_sha256", {}), **checkpoints_sha256}
     write_json(run_dir / "run.json", provenance)
 
     samples = sample_pairs(test_set, mask_set, config.samples_per_bucket)
@@ -406,8 +430,23 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         run(args)
-    except (DataNotFoundError, MaskError, methods.MethodError, RunError) as error:
+    except (
+        DataNotFoundError,
+        MaskError,
+        methods.MethodError,
+        RunError,
+        ArgumentError,
+        RunFolderError,
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as error:  # a full disk, a folder made read-only meanwhile, …
+        where = f" ({error.filename})" if error.filename else ""
+        print(
+            f"error: {error.strerror or error}{where}; finished items are stored, run the same command "
+            "again to continue",
+            file=sys.stderr,
+        )
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import io
 import math
 import os
 import sys
@@ -30,7 +31,7 @@ from tqdm import tqdm
 import methods
 from bench import losses
 from bench.distributed import Distributed, average_gradients, parameter_checksum
-from bench.records import git_commit, package_versions
+from bench.records import atomic_write_text, complete_rows, git_commit, package_versions
 from bench.train_config import TrainConfig, parse_args
 from datasets import DataNotFoundError
 from datasets.masks import MaskError, load_mask_folder
@@ -46,10 +47,58 @@ class TrainingError(RuntimeError):
     """Training cannot start or go on; the message says why and what is kept."""
 
 
+# Settings that may differ on --resume (where and how fast it runs, not what it computes).
+RESUME_MAY_CHANGE = ("out", "device", "workers", "data_root", "vgg_weights", "deviations")
+
+
 def atomic_save(data: dict[str, Any], path: Path) -> None:
     temporary = path.with_suffix(".tmp")
-    torch.save(data, temporary)
-    os.replace(temporary, path)
+    try:
+        torch.save(data, temporary)
+        os.replace(temporary, path)
+    except (OSError, RuntimeError) as error:  # torch reports a full disk as a RuntimeError
+        temporary.unlink(missing_ok=True)
+        reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+        raise TrainingError(f"cannot write {path} ({reason}); the previous checkpoint is unchanged") from None
+
+
+def check_training_arguments(config: TrainConfig) -> None:
+    """One-line errors for values that cannot work, before anything is built or written."""
+    for name in (
+        "size",
+        "resize_short",
+        "batch_size",
+        "epochs",
+        "steps",
+        "checkpoint_every",
+        "seed",
+        "workers",
+    ):
+        if getattr(config, name) < 0:
+            raise TrainingError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(config, name)}")
+    for name in ("lr_g", "lr_d", "finetune_lr", "width"):
+        if not getattr(config, name) >= 0:  # also refuses NaN
+            raise TrainingError(f"--{name.replace('_', '-')} must be positive, got {getattr(config, name)}")
+    if config.device.startswith("cuda") and not torch.cuda.is_available():
+        raise TrainingError(f"--device {config.device}: no CUDA device is available here; use --device cpu")
+    if config.device not in ("auto", "cpu") and not config.device.startswith("cuda"):
+        raise TrainingError(f"--device {config.device!r}: use auto, cpu or cuda[:N]")
+    out = Path(config.out) if config.out else None
+    if out is not None and out.exists() and not out.is_dir():
+        raise TrainingError(f"--out {out} is a file, not a folder")
+    if out is not None:
+        existing = next(p for p in [out, *out.absolute().parents] if p.exists())
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise TrainingError(f"--out {out}: cannot write in {existing} (read-only)")
+
+
+def changed_settings(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """Settings of a resumed run that differ from those its checkpoint was trained with."""
+    return [
+        f"{key} {stored[key]!r} → {current[key]!r}"
+        for key in stored
+        if key in current and key not in RESUME_MAY_CHANGE and stored[key] != current[key]
+    ]
 
 
 def resolve_vgg(config: TrainConfig) -> losses.VGG16Features | None:
@@ -69,6 +118,7 @@ def resolve_vgg(config: TrainConfig) -> losses.VGG16Features | None:
 class Trainer:
     def __init__(self, config: TrainConfig) -> None:
         self.config = config.resolve()
+        check_training_arguments(config)
         device = config.device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -147,8 +197,21 @@ class Trainer:
     def resume(self) -> None:
         path = self.out / CHECKPOINT
         data = load_file(path)
-        if data.get("format") != OWN_FORMAT or data.get("method") != self.config.method:
+        if (
+            not isinstance(data, dict)
+            or data.get("format") != OWN_FORMAT
+            or data.get("method") != self.config.method
+        ):
             raise CheckpointError(f"{path} is not a {self.config.method} training checkpoint of this project")
+        changed = changed_settings(
+            {k: list(v) if isinstance(v, tuple) else v for k, v in (data.get("train_config") or {}).items()},
+            {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self.config).items()},
+        )
+        if changed:
+            raise TrainingError(
+                f"--resume with other settings than {path} was trained with ({'; '.join(changed)}); "
+                "resume with the same settings, or train into another --out"
+            )
         if data["options"] != dataclasses.asdict(self.method.config):
             raise CheckpointError(
                 f"{path} was trained with {data['options']}, not {dataclasses.asdict(self.method.config)}"
@@ -167,10 +230,11 @@ class Trainer:
         log = self.out / LOG
         if self.dist.main and log.exists():
             with open(log, newline="") as handle:
-                rows = list(csv.reader(handle))
-            kept = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= self.step]
-            with open(log, "w", newline="") as handle:
-                csv.writer(handle).writerows(kept)
+                header, rows = complete_rows(handle.read())
+            kept = [r for r in rows if r[0].isdigit() and int(r[0]) <= self.step]
+            buffer = io.StringIO()
+            csv.writer(buffer).writerows([header, *kept] if header else [])
+            atomic_write_text(log, buffer.getvalue())
 
     # one step --------------------------------------------------------------------------------
     def autocast(self) -> contextlib.AbstractContextManager:
@@ -268,6 +332,8 @@ class Trainer:
             if not (self.out / CHECKPOINT).exists():
                 raise TrainingError(f"--resume: no checkpoint at {self.out / CHECKPOINT}")
             self.resume()
+        elif self.dist.main:
+            (self.out / LOG).unlink(missing_ok=True)  # rows of a run killed before its first checkpoint
         self.out.mkdir(parents=True, exist_ok=True)
         self.generator.train()
         if self.discriminator is not None:
@@ -341,6 +407,10 @@ def main(argv: list[str] | None = None) -> int:
         summary = trainer.run(resume=args.resume, stop_after=args.stop_after, progress=not args.no_progress)
     except (TrainingError, DataNotFoundError, MaskError, methods.MethodError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # a full disk, a folder made read-only meanwhile, …
+        where = f" ({error.filename})" if error.filename else ""
+        print(f"error: {error.strerror or error}{where}; the last checkpoint is kept", file=sys.stderr)
         return 2
     finally:
         if dist.is_initialized():

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from datasets.demo import load_demo
-from datasets.images import TestSet, crops_from_files, list_images
+from datasets.images import TestSet, broken_links, crops_from_files, list_images
 from datasets.paris import load_paris
 from datasets.places import load_places
 from datasets.splits import DataNotFoundError
@@ -32,7 +32,10 @@ def load_test_set(spec: str, data_root: str | Path | None = None, size: int = 25
     if spec == "demo":
         return load_demo(size)
     if spec.startswith("folder:"):
-        folder = Path(spec.removeprefix("folder:")).expanduser()
+        given = spec.removeprefix("folder:")
+        if not given.strip():
+            raise DataNotFoundError("--dataset folder: needs a path, e.g. folder:~/photos")
+        folder = Path(given).expanduser()
         if not folder.is_dir():
             raise DataNotFoundError(f"image folder {folder} does not exist")
         files = list_images(folder)
@@ -45,6 +48,7 @@ def load_test_set(spec: str, data_root: str | Path | None = None, size: int = 25
             size,
             f"{len(files)} files of {folder}; short side → {size}, centre crop",
         )
+        test_set.skipped = broken_links(folder) + test_set.skipped
     elif spec == "paris":
         test_set = load_paris(resolve_data_root(data_root), size)
     elif spec == "places":

@@ -2,55 +2,107 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import sys
+import tempfile
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+# Larger images are refused before decoding: 40 Mpx is ≈ 480 MB as float32 RGB.
+MAX_PIXELS = 40_000_000
 
 
 class ImageReadError(ValueError):
     """An image that cannot be used; the message says why."""
 
 
-def read_rgb(path: str | Path) -> np.ndarray:
-    """An image file as float32 H×W×3 RGB in [0,1].
+def display_name(path: str | Path) -> str:
+    """A file name as text that can always be encoded: bytes that are not UTF-8 (which Python keeps
+    as surrogates) are shown as \\xNN escapes, so ids stay unique and printable."""
+    return os.fsencode(str(path)).decode("utf-8", "backslashreplace")
 
-    Grayscale is repeated to three channels, alpha is dropped (as PIL's convert('RGB')), 16-bit is
-    scaled by 1/65535. Truncated or corrupt files raise ImageReadError instead of giving grey
-    blocks (PIL's full decode detects what OpenCV only warns about)."""
-    path = Path(path)
-    try:
-        with Image.open(path) as image:
-            image.load()
-    except Exception as error:  # PIL raises many types for broken files
-        raise ImageReadError(f"{path.name}: unreadable or truncated image ({error})") from error
-    data = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+
+@contextlib.contextmanager
+def captured_native_stderr() -> Iterator[list[str]]:
+    """What native code (libjpeg) writes to file descriptor 2 meanwhile, as lines in the list."""
+    lines: list[str] = []
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            lines.extend(sink.read().decode(errors="replace").splitlines())
+
+
+def decode_jpeg(path: Path, name: str) -> np.ndarray:
+    """A JPEG as uint8 RGB, EXIF orientation applied (OpenCV's IMREAD_COLOR does it). libjpeg only
+    warns about corrupt scan data ("Corrupt JPEG data: …"); such files are refused."""
+    with captured_native_stderr() as messages:
+        data = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_COLOR)
     if data is None:
-        raise ImageReadError(f"{path.name}: OpenCV cannot decode this file")
-    if data.dtype == np.uint8:
-        scaled = data.astype(np.float32) / 255.0
-    elif data.dtype == np.uint16:
-        scaled = data.astype(np.float32) / 65535.0
-    elif np.issubdtype(data.dtype, np.floating):
-        scaled = np.clip(data.astype(np.float32), 0.0, 1.0)
-    else:
-        raise ImageReadError(f"{path.name}: unsupported pixel type {data.dtype}")
-    if scaled.ndim == 2:
-        return np.repeat(scaled[..., None], 3, axis=2)
-    channels = scaled.shape[2]
-    if channels == 1:
-        return np.repeat(scaled, 3, axis=2)
-    if channels == 2:  # gray + alpha
-        return np.repeat(scaled[..., :1], 3, axis=2)
-    if channels in (3, 4):
-        return np.ascontiguousarray(scaled[..., 2::-1])  # BGR(A) → RGB
-    raise ImageReadError(f"{path.name}: unsupported channel count {channels}")
+        raise ImageReadError(f"{name}: unreadable or truncated JPEG")
+    damage = [m for m in messages if "Corrupt JPEG" in m or "Premature end" in m]
+    if damage:
+        raise ImageReadError(f"{name}: damaged JPEG ({damage[0].strip()})")
+    return data[..., ::-1]
+
+
+def decode_other(image: Image.Image, name: str) -> np.ndarray:
+    """A PIL image (fully decoded here, which detects truncation) as float32 RGB in [0,1], EXIF
+    orientation applied. Grayscale is repeated, alpha dropped, 16-bit scaled by 1/65535."""
+    try:
+        image.load()
+        image = ImageOps.exif_transpose(image)
+    except Exception as error:  # PIL raises many types for broken files
+        raise ImageReadError(f"{name}: unreadable or truncated image ({error})") from error
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        gray = np.asarray(image, dtype=np.float32) / 65535.0
+        return np.repeat(np.clip(gray, 0.0, 1.0)[..., None], 3, axis=2)
+    if image.mode == "F":
+        gray = np.clip(np.asarray(image, dtype=np.float32), 0.0, 1.0)
+        return np.repeat(gray[..., None], 3, axis=2)
+    return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def read_rgb(path: str | Path, max_pixels: int | None = None) -> np.ndarray:
+    """An image file as float32 H×W×3 RGB in [0,1], decoded once.
+
+    The size is checked from the header first (`max_pixels`, default MAX_PIXELS); the EXIF
+    orientation is honoured, as image viewers do. Truncated, corrupt or damaged files raise
+    ImageReadError instead of giving grey blocks."""
+    path = Path(path)
+    name = display_name(path.name)
+    limit = MAX_PIXELS if max_pixels is None else max_pixels
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+    except Exception as error:  # PIL raises many types for broken files
+        raise ImageReadError(f"{name}: unreadable image ({error})") from error
+    with image:
+        width, height = image.size
+        if width * height > limit:
+            raise ImageReadError(
+                f"{name}: {width}×{height} = {width * height:,} pixels is over the limit of {limit:,}; "
+                "downscale it first"
+            )
+        if image.format == "JPEG":
+            return decode_jpeg(path, name).astype(np.float32) / 255.0
+        return decode_other(image, name)
 
 
 def test_crop(rgb: np.ndarray, size: int = 256) -> np.ndarray:
@@ -70,6 +122,27 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
+def broken_links(folder: Path) -> list[tuple[str, str]]:
+    """Image-named entries below `folder` that are not readable files (symlink loops, dangling
+    links), as (name, why) for the skipped list."""
+    found = []
+    for path in sorted(folder.rglob("*")):
+        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_symlink() and not path.is_file():
+            found.append((display_name(path.relative_to(folder)), "symlink loop or dangling link"))
+    return found
+
+
+def unique_ids(files: list[Path], root: Path) -> list[str]:
+    """Ids of `files`: the relative path without the extension, or with it where two files share a
+    stem (a.png and a.jpg), so that no two images share an id."""
+    stems = [path.relative_to(root).with_suffix("").as_posix() for path in files]
+    shared = {stem for stem in stems if stems.count(stem) > 1}
+    return [
+        display_name(path.relative_to(root).as_posix() if stem in shared else stem)
+        for path, stem in zip(files, stems, strict=True)
+    ]
+
+
 @dataclass
 class TestSet:
     """Test images as uint8 N×H×W×3 crops with stable ids and the files that were skipped."""
@@ -84,7 +157,7 @@ class TestSet:
     def sha256(self) -> str:
         digest = hashlib.sha256()
         for image_id, image in zip(self.image_ids, self.images, strict=True):
-            digest.update(image_id.encode())
+            digest.update(image_id.encode("utf-8", "surrogateescape"))
             digest.update(image.tobytes())
         return digest.hexdigest()
 
@@ -97,18 +170,19 @@ def crops_from_files(
 ) -> TestSet:
     """Test crops of `files`; a file that cannot be read or is too small is skipped and listed."""
     images, ids, skipped = [], [], []
-    for path in files:
+    for path, image_id in zip(files, unique_ids(files, root), strict=True):
+        shown = display_name(path.relative_to(root))
         try:
             rgb = read_rgb(path)
-        except ImageReadError as error:
-            skipped.append((str(path.relative_to(root)), str(error)))
+        except (ImageReadError, OSError) as error:
+            skipped.append((shown, str(error)))
             continue
         if min(rgb.shape[:2]) < size / 4:  # a crop of it would be mostly interpolation
-            skipped.append((str(path.relative_to(root)), f"too small ({rgb.shape[1]}×{rgb.shape[0]})"))
+            skipped.append((shown, f"too small ({rgb.shape[1]}×{rgb.shape[0]})"))
             continue
         if min(rgb.shape[:2]) < size:
-            warnings.warn(f"{path.name}: short side below {size}, upsampled", stacklevel=2)
+            warnings.warn(f"{shown}: short side below {size}, upsampled", stacklevel=2)
         images.append(test_crop(rgb, size))
-        ids.append(path.relative_to(root).with_suffix("").as_posix())
+        ids.append(image_id)
     empty = np.zeros((0, size, size, 3), np.uint8)
     return TestSet(name, np.stack(images) if images else empty, ids, description, skipped)

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
+from datasets.images import display_name, unique_ids
+
 BUCKETS: tuple[tuple[float, float], ...] = ((0.1, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5))
 MASK_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".webp")
 
@@ -138,7 +140,7 @@ class MaskSet:
     def sha256(self) -> str:
         digest = hashlib.sha256()
         for mask_id, mask in zip(self.mask_ids, self.masks, strict=True):
-            digest.update(mask_id.encode())
+            digest.update(mask_id.encode("utf-8", "surrogateescape"))
             digest.update(np.packbits(mask < 0.5).tobytes())
         return digest.hexdigest()
 
@@ -199,7 +201,9 @@ def read_mask_file(path: Path, size: int) -> np.ndarray:
             gray = np.asarray(image.convert("L") if image.mode not in ("L", "I;16", "I") else image)
     except Exception as error:  # PIL raises many types for broken files
         raise MaskError(f"{path.name}: unreadable mask ({error})") from error
-    gray = gray.astype(np.float64) / (65535.0 if gray.max() > 255 else 255.0)
+    # 16-bit masks are scaled by 1/65535; 8-bit masks holding only 0 and 1 mean 1 = hole
+    peak = gray.max()
+    gray = gray.astype(np.float64) / (65535.0 if peak > 255 else 1.0 if peak == 1 else 255.0)
     h, w = gray.shape
     if h != w:
         raise MaskError(f"{path.name}: wrong size {w}×{h}; masks must be square (target {size}×{size})")
@@ -235,26 +239,29 @@ def load_mask_folder(
         raise MaskError(f"mask folder {folder} holds no mask image ({', '.join(MASK_SUFFIXES)})")
     masks, ids, ratios, labels, skipped = [], [], [], [], []
     counts: dict[str, int] = {}
-    for path in files:
+    for path, mask_id in zip(files, unique_ids(files, folder), strict=True):
         try:
             known = read_mask_file(path, size)
-        except MaskError as error:
-            skipped.append((path.name, str(error)))
+        except (MaskError, OSError) as error:
+            skipped.append((display_name(path.name), display_name(str(error))))
             continue
         label = bucket_of(hole_ratio(known))
         if label is None and buckets_only:
+            skipped.append((mask_id, f"hole ratio {hole_ratio(known):.3f} is outside every bucket"))
             continue
         label = label or OUTSIDE
         if per_bucket is not None and counts.get(label, 0) >= per_bucket:
             continue
         counts[label] = counts.get(label, 0) + 1
         masks.append(known)
-        ids.append(path.stem)
+        ids.append(mask_id)
         ratios.append(hole_ratio(known))
         labels.append(label)
     if not masks:
         wanted = " with a hole ratio in (0.1, 0.5]" if buckets_only else ""
         raise MaskError(f"mask folder {folder}: no usable mask{wanted} ({len(skipped)} skipped)")
+    if per_bucket is not None:
+        check_bucket_counts(folder, counts, per_bucket)
     order = np.argsort([BUCKET_ORDER.get(label, len(BUCKETS)) for label in labels], kind="stable")
     return MaskSet(
         f"folder:{folder}",
@@ -264,6 +271,17 @@ def load_mask_folder(
         [labels[i] for i in order],
         skipped,
     )
+
+
+def check_bucket_counts(folder: Path, counts: dict[str, int], per_bucket: int) -> None:
+    """Refuse a mask folder that cannot fill every bucket with `per_bucket` masks (the report would
+    claim a count the run does not have)."""
+    short = [f"{b}: {counts.get(b, 0)}" for b in BUCKET_ORDER if counts.get(b, 0) < per_bucket]
+    if short:
+        raise MaskError(
+            f"mask folder {display_name(folder)} has fewer than --masks-per-bucket {per_bucket} masks in "
+            f"{len(short)} bucket(s) ({'; '.join(short)}); lower --masks-per-bucket or add masks"
+        )
 
 
 BUCKET_ORDER = {bucket_label(b): i for i, b in enumerate(BUCKETS)}

@@ -26,13 +26,35 @@ def load_file(path: str | Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        detail = str(error).split("WeightsUnpickler error:")[-1].strip().splitlines()[0][:200]
         raise CheckpointError(
             f"{path.name}: refused by torch.load(weights_only=True): it is not a PyTorch checkpoint, or it "
-            f"holds Python objects besides tensors and plain containers, which are never executed ({detail})"
+            f"holds Python objects besides tensors and plain containers, which are never executed "
+            f"({refusal_reason(str(error))})"
         ) from error
     except (RuntimeError, EOFError, OSError) as error:
         raise CheckpointError(f"{path.name}: not a readable PyTorch checkpoint ({error})") from error
+
+
+def refusal_reason(message: str) -> str:
+    """The line of torch's weights-only refusal that says what was refused (torch puts it after a
+    paragraph about its changed default), on one line."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    marks = ("GLOBAL", "Unsupported", "unsupported", "WeightsUnpickler error")
+    reason = next((line for line in lines if any(mark in line for mark in marks)), lines[0] if lines else "")
+    return reason.removeprefix("WeightsUnpickler error:").strip()
+
+
+def check_own_layout(data: Mapping[str, Any], source: str) -> None:
+    """A project checkpoint must hold its options and its generator's state dict."""
+    for key in ("options", "generator"):
+        if not isinstance(data.get(key), Mapping):
+            raise CheckpointError(
+                f"{source}: a damaged {OWN_FORMAT} checkpoint: its '{key}' entry is missing or not a dict"
+            )
+
+
+def non_finite_tensors(state: Mapping[str, torch.Tensor]) -> list[str]:
+    return [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
 
 
 def describe_mismatch(module: nn.Module, state: Mapping[str, torch.Tensor], source: str) -> str | None:
@@ -60,6 +82,10 @@ def strict_load(module: nn.Module, state: Mapping[str, Any], source: str) -> Non
     problem = describe_mismatch(module, state, source)
     if problem:
         raise CheckpointError(problem)
+    broken = non_finite_tensors(state)
+    if broken:
+        shown = ", ".join(broken[:3]) + (f" … and {len(broken) - 3} more" if len(broken) > 3 else "")
+        raise CheckpointError(f"{source}: {len(broken)} tensor(s) hold NaN or infinite values ({shown})")
     module.load_state_dict(state, strict=True)
 
 
@@ -71,7 +97,14 @@ def merge_options(
     name: str, defaults: Mapping[str, Any], stored: Mapping[str, Any], given: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Options of a project checkpoint override the defaults; an explicit option that contradicts
-    the checkpoint is an error (the weights would not fit or not mean what the option says)."""
+    the checkpoint is an error (the weights would not fit or not mean what the option says), as is a
+    stored option this version does not know."""
+    unknown = sorted(set(stored) - set(defaults))
+    if unknown:
+        raise CheckpointError(
+            f"{name}: the checkpoint carries option(s) this version does not know: {', '.join(unknown)} "
+            f"(known: {', '.join(defaults)})"
+        )
     for key, value in given.items():
         if key in stored and stored[key] != value:
             raise CheckpointError(

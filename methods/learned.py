@@ -10,7 +10,14 @@ import torch
 from torch import Tensor, nn
 
 from methods.base import Method, in_chunks
-from methods.checkpoints import CheckpointError, load_file, own_checkpoint, strict_load, training_summary
+from methods.checkpoints import (
+    CheckpointError,
+    check_own_layout,
+    load_file,
+    own_checkpoint,
+    strict_load,
+    training_summary,
+)
 
 # images per forward at inference on the CPU: larger batches push the activations out of the caches
 # (bench.perf here, ms/img at batch 8 whole vs by two: LBAM 135 vs 117, PConv 326 vs 259)
@@ -68,6 +75,7 @@ def read_checkpoint(name: str, checkpoint: str | Path | None) -> tuple[Any, dict
     data = load_file(checkpoint) if checkpoint is not None else None
     if not own_checkpoint(data):
         return data, {}
+    check_own_layout(data, Path(checkpoint).name)
     if data.get("method") != name:
         raise CheckpointError(f"{Path(checkpoint).name} is a {data.get('method')} checkpoint, not {name}")
     return data, dict(data["options"])

@@ -19,11 +19,12 @@ class OpenCVFill(PerImageUint8Method):
         if radius <= 0:
             raise MethodError(f"{name}: radius must be positive, got {radius}")
         self.name = name
+        self.flag = _FLAGS[name]  # kept apart from the name, which a run relabels (telea@r5)
         self.radius = float(radius)
 
     def fill_uint8(self, rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
         # cv2.inpaint fills the non-zero pixels of its mask; channels are filled independently.
-        return cv2.inpaint(rgb, hole, self.radius, _FLAGS[self.name])
+        return cv2.inpaint(rgb, hole, self.radius, self.flag)
 
     def options(self) -> dict[str, float]:
         return {"radius": self.radius}

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from methods.classical import PerImageUint8Method, refuse_checkpoint
-from methods.registry import register
+from methods.registry import MethodError, register
 
 
 class PatchMatch(PerImageUint8Method):
@@ -18,6 +18,8 @@ class PatchMatch(PerImageUint8Method):
 
     def __init__(self, device: str = "cpu", patch_size: int = 3, seed: int = 0) -> None:
         super().__init__(device)
+        if int(patch_size) < 1:
+            raise MethodError(f"patchmatch: patch radius patch_size must be 1 or more, got {patch_size}")
         from patchmatch import patch_match  # the native library is loaded on first use
 
         if not patch_match.patchmatch_available:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -54,3 +55,11 @@ def create(name: str, device: str = "cpu", checkpoint: str | Path | None = None,
         accepted = [p for p in inspect.signature(factory).parameters if p not in ("device", "checkpoint")]
         raise MethodError(f"{name}: {error}; its options are: {', '.join(accepted) or 'none'}") from None
     return factory(device=device, checkpoint=checkpoint, **options)
+
+
+def option_types(name: str) -> dict[str, Any]:
+    """The annotated type of each option of `create(name, ...)` (e.g. float, str | None)."""
+    if name not in _FACTORIES:
+        return {}
+    hints = typing.get_type_hints(_FACTORIES[name])
+    return {key: hints.get(key, Any) for key in option_names(name)}

@@ -133,11 +133,13 @@ def test_training_mask_folders_keep_every_usable_ratio(tmp_path):
 
 
 def test_mask_folder_keeps_the_first_k_per_bucket(tmp_path):
-    for index in range(3):
-        hole = np.zeros((64, 64))
-        hole[:, : 10 + index] = 1
-        save_mask(tmp_path / f"m{index}.png", hole)
-    assert masks.load_mask_folder(tmp_path, 64, per_bucket=2).mask_ids == ["m0", "m1"]
+    for bucket, first_width in enumerate((8, 14, 21, 27)):  # hole ratios width/64 in each bucket
+        for index in range(3):
+            hole = np.zeros((64, 64))
+            hole[:, : first_width + index] = 1
+            save_mask(tmp_path / f"m{bucket}{index}.png", hole)
+    kept = masks.load_mask_folder(tmp_path, 64, per_bucket=2).mask_ids
+    assert kept == ["m00", "m01", "m10", "m11", "m20", "m21", "m30", "m31"]
 
 
 def test_mask_folder_errors_name_the_problem(tmp_path):

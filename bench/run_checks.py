@@ -1,0 +1,98 @@
+"""Validation of `python -m bench.run`'s command line in one place: each bad value gets a one-line
+error naming the flag, before anything is computed or written."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from methods.registry import option_types
+
+MIN_SIZE = 16  # the SSIM window is 11 px; free-form strokes need room to fall in every bucket
+
+
+class ArgumentError(ValueError):
+    """A command-line value that cannot be used; the message names the flag and the problem."""
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    if args.methods.strip(" ,") == "":
+        raise ArgumentError("--methods is empty: name at least one method, or 'all'")
+    if args.size < MIN_SIZE:
+        raise ArgumentError(f"--size must be at least {MIN_SIZE} pixels, got {args.size}")
+    if args.seed < 0:
+        raise ArgumentError(f"--seed must be 0 or more, got {args.seed}")
+    if args.masks_per_bucket < 1:
+        raise ArgumentError(f"--masks-per-bucket must be at least 1, got {args.masks_per_bucket}")
+    if args.batch_size < 1:
+        raise ArgumentError(f"--batch-size must be at least 1, got {args.batch_size}")
+    check_device(args.device)
+    if args.report:
+        report = Path(args.report)
+        if report.is_dir():
+            raise ArgumentError(
+                f"--report {report} is a folder; name the HTML file, e.g. {report}/index.html"
+            )
+        existing = next((p for p in report.resolve().parents if p.exists()), Path("/"))
+        if not existing.is_dir() or not _writable(existing):
+            raise ArgumentError(
+                f"--report {report}: cannot write in {existing} (read-only); pass --report ''"
+            )
+
+
+def _writable(folder: Path) -> bool:
+    return os.access(folder, os.W_OK | os.X_OK)
+
+
+def check_device(name: str) -> None:
+    if name == "auto":
+        return
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ArgumentError(f"--device {name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ArgumentError(f"--device {name}: only auto, cpu and cuda[:N] are supported")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ArgumentError(f"--device {name}: no CUDA device is available here; use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ArgumentError(f"--device {name}: there are {torch.cuda.device_count()} CUDA devices")
+
+
+def typed_value(flag: str, value: Any, annotation: Any) -> Any:
+    """`value` as the option's annotated type (float, int, bool, str, or one of them | None)."""
+    union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    allowed = [a for a in typing.get_args(annotation) if a is not type(None)] if union else [annotation]
+    if bool in allowed and isinstance(value, bool):
+        return value
+    if float in allowed and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if int in allowed and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if str in allowed and isinstance(value, str):
+        return value
+    if Any in allowed:
+        return value
+    wanted = " or ".join(
+        {bool: "True/False", float: "a number", int: "a whole number", str: "text"}.get(a, str(a))
+        for a in allowed
+    )
+    raise ArgumentError(f"--option {flag}={value!r}: expected {wanted}")
+
+
+def typed_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Options of method `name` (NAME or NAME@LABEL) converted to their annotated types; unknown
+    keys are left for the method registry to name."""
+    base = name.split("@")[0]
+    types_ = option_types(base)
+    return {
+        key: typed_value(f"{name}.{key}", value, types_[key]) if key in types_ else value
+        for key, value in options.items()
+    }

@@ -1,0 +1,106 @@
+"""The run folder's safety: one process at a time (an OS lock), a writable place, the most recent
+run for --resume, a readable run.json, and resumption only with the same method identities."""
+
+from __future__ import annotations
+
+import datetime as dt
+import errno
+import fcntl
+import json
+import os
+import socket
+from pathlib import Path
+from typing import IO, Any
+
+LOCK_FILE = ".lock"
+
+
+class RunFolderError(ValueError):
+    """A run folder that cannot be used as asked; the message says why."""
+
+
+def writable_folder(folder: Path, flag: str) -> None:
+    """Create `folder` if needed; refuse a file or a folder this process cannot write in."""
+    if folder.exists() and not folder.is_dir():
+        raise RunFolderError(f"{flag} {folder} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RunFolderError(f"{flag} {folder}: cannot create it ({error.strerror})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise RunFolderError(f"{flag} {folder}: this user cannot write in it (read-only)")
+
+
+def lock_run_folder(run_dir: Path) -> IO[str]:
+    """An exclusive flock on run_dir/.lock, held while the returned file is open (the kernel drops
+    it when the process dies, even by kill -9). A second process is refused, naming the holder."""
+    writable_folder(run_dir, "--out")
+    handle = open(run_dir / LOCK_FILE, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise RunFolderError(
+            f"{run_dir} is in use by {holder}; wait for it to finish or choose another --out"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {started}\n")
+    handle.flush()
+    return handle
+
+
+def most_recent_run(runs: Path) -> Path | None:
+    """The run folder under `runs` whose run.json was written last (not the greatest name)."""
+    found = [p for p in runs.glob("*") if (p / "run.json").is_file()]
+    return max(found, key=lambda p: (p / "run.json").stat().st_mtime_ns, default=None)
+
+
+def read_stored_run(run_dir: Path) -> dict[str, Any] | None:
+    """run.json of an earlier run in run_dir, None when there is none; a damaged one is refused."""
+    path = run_dir / "run.json"
+    if not path.is_file():
+        return None
+    try:
+        stored = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RunFolderError(
+            f"{path} is damaged ({error}); the scores beside it are kept, but this folder cannot be "
+            "resumed: choose a new --out"
+        ) from None
+    if not isinstance(stored, dict) or not isinstance(stored.get("config"), dict):
+        raise RunFolderError(f"{path} is not a run.json of bench.run (no config); choose a new --out")
+    return stored
+
+
+def check_method_identity(
+    stored: dict[str, Any], described: dict[str, dict[str, Any]], checkpoint_sha256: dict[str, str]
+) -> None:
+    """Refuse to resume a method whose options or checkpoint differ from the stored run's: its old
+    scores would be kept under the new description."""
+    old_methods = stored.get("methods") or {}
+    old_sha = stored.get("checkpoints_sha256") or {}
+    for name, description in described.items():
+        if name not in old_methods:
+            continue
+        old = old_methods[name].get("options") or {}
+        new = description.get("options") or {}
+        changed = [
+            f"{k} {old.get(k)!r} → {new.get(k)!r}" for k in sorted({*old, *new}) if old.get(k) != new.get(k)
+        ]
+        if changed:
+            raise RunFolderError(
+                f"{name} was scored in this run folder with other options ({'; '.join(changed)}); give "
+                f"this instance its own label (--methods {name.split('@')[0]}@NEW) or choose a new --out"
+            )
+        if old_sha.get(name) != checkpoint_sha256.get(name):
+            raise RunFolderError(
+                f"{name} was scored in this run folder with another checkpoint (sha256 "
+                f"{str(old_sha.get(name))[:12]} then, {str(checkpoint_sha256.get(name))[:12]} now); give it "
+                f"its own label (--methods {name.split('@')[0]}@NEW) or choose a new --out"
+            )
