@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torchfile
 from numpy.lib.array_utils import byte_bounds
 
 from methods.checkpoints import CheckpointError
@@ -30,11 +31,9 @@ class Torch7Error(CheckpointError):
 
 def read_torch7(path: str | Path) -> Any:
     """torchfile's reading of a Torch7 binary file, every tensor checked to lie inside its storage."""
-    import torchfile
-
     path = Path(path)
     if not path.is_file():
-        raise Torch7Error(f"checkpoint {path} does not exist")
+        raise Torch7Error(f"checkpoint {path} does not exist or is not a file")
     try:
         data = torchfile.load(str(path))
     except Exception as error:  # a parser of untrusted bytes fails in many ways; all mean "not readable"
@@ -42,7 +41,10 @@ def read_torch7(path: str | Path) -> Any:
             f"{path.name}: not a readable Torch7 file ({type(error).__name__}: {error}); "
             "GL loads the authors' .t7 files (torch.save of Lua Torch)"
         ) from None
-    check_tensors(data, path.name)
+    try:
+        check_tensors(data, path.name)
+    except RecursionError:
+        raise Torch7Error(f"{path.name}: nested too deeply to be a model file") from None
     return data
 
 
@@ -71,7 +73,7 @@ def check_tensors(value: Any, source: str, seen: set[int] | None = None) -> None
     elif isinstance(value, list):
         for item in value:
             check_tensors(item, source, seen)
-    elif hasattr(value, "torch_typename") and isinstance(value._obj, Mapping | list):
+    elif isinstance(value, torchfile.TorchObject):
         check_tensors(value._obj, source, seen)
 
 
@@ -83,17 +85,17 @@ def within(array: np.ndarray, storage: np.ndarray) -> bool:
 
 def field(table: Any, key: str) -> Any:
     """A Lua table or Torch object's field (torchfile keeps keys as bytes)."""
+    if isinstance(table, torchfile.TorchObject):
+        table = table._obj
     if isinstance(table, Mapping):
         return table.get(key.encode(), table.get(key))
-    if hasattr(table, "torch_typename"):
-        return table[key]
     return None
 
 
 def typename(value: Any) -> str:
-    if hasattr(value, "torch_typename"):
+    if isinstance(value, torchfile.TorchObject):
         name = value.torch_typename()
-        return name.decode() if isinstance(name, bytes) else str(name)
+        return name.decode(errors="replace") if isinstance(name, bytes) else str(name)
     return type(value).__name__
 
 
@@ -108,9 +110,14 @@ def model_and_mean(data: Any, source: str) -> tuple[list[Any], list[float]]:
     model, mean = field(data, "model"), field(data, "mean")
     if model is None or mean is None:
         raise Torch7Error(f"{source}: expected a table with `model` and `mean` (GL's torch.save layout)")
-    if module_kind(model) != "Sequential" or not isinstance(field(model, "modules"), list):
+    if module_kind(model) != "Sequential":
         raise Torch7Error(f"{source}: data.model is {typename(model)}, expected a flat nn.Sequential")
-    values = np.asarray(mean, dtype=np.float64).ravel() if not isinstance(mean, Mapping) else np.empty(0)
+    if not isinstance(field(model, "modules"), list):
+        raise Torch7Error(f"{source}: data.model has no list of modules")
+    try:
+        values = np.asarray(mean, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        values = np.empty(0)
     if values.size != 3 or not np.isfinite(values).all():
         raise Torch7Error(f"{source}: data.mean must hold 3 finite numbers (RGB), got {mean!r}"[:300])
     return field(model, "modules"), [float(v) for v in values]
@@ -186,6 +193,8 @@ def batch_norm_state(module: Any, expected: torch.nn.BatchNorm2d, where: str) ->
         variance = tensor(module, "running_var", shape, where)
     else:
         variance = tensor(module, "running_std", shape, where).pow(-2) - float(eps)
+    if not bool(torch.isfinite(variance).all() and (variance >= 0).all()):
+        raise Torch7Error(f"{where}: the running variance is negative or not finite")
     return {
         "weight": tensor(module, "weight", shape, where),
         "bias": tensor(module, "bias", shape, where),

@@ -177,6 +177,13 @@ def broken(reference: nn.Sequential, change: str) -> object:
         model.typename = "nn.gModule"
     elif change == "wide mean":
         return {"model": model, "mean": [0.5, 0.5]}
+    elif change == "text mean":
+        return {"model": model, "mean": ["r", "g", "b"]}
+    elif change == "zero std":
+        model = torch7_model(reference, DILATED, old_std=True)
+        model.fields["modules"][4].fields["running_std"][5] = 0
+    elif change == "no module list":
+        model.fields = {"modules": 3}
     return {"model": model, "mean": PLACES2_MEAN}
 
 
@@ -193,6 +200,9 @@ def broken(reference: nn.Sequential, change: str) -> object:
         ("no mean", "`model` and `mean`"),
         ("graph", "nn.gModule, expected a flat nn.Sequential"),
         ("wide mean", "3 finite numbers"),
+        ("text mean", "3 finite numbers"),
+        ("zero std", r"module 5 of data\.model: the running variance is negative or not finite"),
+        ("no module list", "data.model has no list of modules"),
     ],
 )
 def test_another_layout_is_refused_with_the_reason(tmp_path, reference, change, message):
