@@ -123,6 +123,7 @@ class GL(LearnedMethod):
         return (torch.cat(((image - self.mean) * (1 - hole), hole), 1),)
 
     def predict(self, image: Tensor, mask: Tensor) -> Tensor:
+        """The sigmoid output; with postprocess="poisson", inpaint.lua's post-processed composite."""
         output = super().predict(image, mask)
         if self.config.postprocess == "none":
             return output
