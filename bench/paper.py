@@ -7,7 +7,7 @@ from importlib import resources
 import pandas as pd
 
 # Our method names → column names of the paper's Table 1.
-PAPER_METHOD_NAMES = {"patchmatch": "PM", "pconv": "PConv", "lbam": "LBAM"}
+PAPER_METHOD_NAMES = {"gl": "GL", "patchmatch": "PM", "ca": "CA", "pconv": "PConv", "lbam": "LBAM"}
 PAPER_METRIC_NAMES = {"psnr": "psnr", "ssim": "ssim", "mean_l1": "l1"}
 
 

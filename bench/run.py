@@ -22,7 +22,7 @@ from bench.figures import save_lbam_figures
 from bench.harness import evaluate_method, safe_name, sample_pairs, save_sample_inputs, to_tensor
 from bench.metrics import PROTOCOLS, LpipsUnavailable, MetricProtocol, load_lpips
 from bench.protocols import write_summary
-from bench.records import git_commit, package_versions, sha256_file, write_json
+from bench.records import git_commit, package_versions, write_json
 from bench.run_checks import ArgumentError, check_arguments, check_device, typed_options
 from bench.run_folder import (
     LOCK_FILE,
@@ -35,6 +35,7 @@ from bench.run_folder import (
 from bench.summary import summary_table
 from datasets import DataNotFoundError, load_test_set
 from datasets.masks import GENERATORS, MaskError, MaskSet, bucketed_mask_set, load_mask_folder
+from methods import released
 
 EXIT_BAD_INPUT = 2
 
@@ -98,7 +99,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="NAME=PATH",
-        help="checkpoint of a learned method (repeatable)",
+        help="checkpoint of a learned method (repeatable): a path, or a name of the catalogue of "
+        "released weights (methods/released.py), e.g. gl=places2, looked up in --weights-dir",
+    )
+    parser.add_argument(
+        "--weights-dir",
+        default=None,
+        help="folder of released weights named by --checkpoint (default: $TORCH_HOME/hub/checkpoints)",
     )
     parser.add_argument(
         "--option",
@@ -159,15 +166,13 @@ def resolve_device(name: str) -> str:
     return name
 
 
-def parse_checkpoints(items: list[str]) -> dict[str, str]:
+def parse_checkpoints(items: list[str], weights_dir: str | None = None) -> dict[str, str]:
     checkpoints = {}
     for item in items:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
             raise RunError(f"--checkpoint {item!r}: expected NAME=PATH")
-        if not Path(path).is_file():
-            raise RunError(f"--checkpoint {name}: file {path} does not exist")
-        checkpoints[name] = path
+        checkpoints[name] = str(released.resolve_checkpoint(name.split("@")[0], path, weights_dir))
     return checkpoints
 
 
@@ -205,7 +210,7 @@ def build_config(args: argparse.Namespace) -> RunConfig:
         size=args.size,
         seed=args.seed,
         device=resolve_device(args.device),
-        checkpoints=parse_checkpoints(args.checkpoint),
+        checkpoints=parse_checkpoints(args.checkpoint, args.weights_dir),
         protocol=protocol.as_dict(),
         lpips_weights=args.lpips_weights,
         method_options={n: typed_options(n, o) for n, o in parse_method_options(args.option).items()},
@@ -325,7 +330,7 @@ def run(args: argparse.Namespace) -> Path:
 def run_locked(args: argparse.Namespace, config: RunConfig, run_dir: Path) -> Path:
     previous = check_resumable(run_dir, config)
     created = create_methods(config, every_method=args.methods == "all")
-    checkpoints_sha256 = {n: sha256_file(p) for n, p in config.checkpoints.items()}
+    checkpoints_sha256 = {n: released.sha256_path(p) for n, p in config.checkpoints.items()}
     if previous:
         check_method_identity(previous, {m.name: m.describe() for m in created}, checkpoints_sha256)
     test_set = load_test_set(config.dataset, config.data_root, config.size)

@@ -17,6 +17,7 @@ TINY: dict[str, dict[str, object]] = {
     "patchmatch": {"seed": 1},
     "lbam": {"width": 0.0625},
     "pconv": {"width": 0.0625},
+    "gl": {"width": 0.0625, "postprocess": "poisson"},
 }
 SIZE = 128  # divisible by every method's size multiple
 

@@ -83,7 +83,30 @@ def test_batch_is_processed_per_image():
     torch.testing.assert_close(out[1:], fill.inpaint(image.flip(-1), mask.flip(-1)))
 
 
-@pytest.mark.parametrize("name", ["lbam", "pconv"])
+LEARNED = ["lbam", "pconv", "gl"]
+
+
+@pytest.mark.parametrize("name", LEARNED)
+def test_learned_methods_keep_known_pixels_and_say_they_are_untrained(name):
+    torch.manual_seed(0)
+    method = methods.create(name, width=0.0625)
+    image, mask = photo_and_mask(128)
+    with torch.inference_mode():
+        out = method.inpaint(image, mask)
+    assert out.shape == image.shape and out.dtype == torch.float32
+    assert torch.equal(out * mask, image * mask)
+    assert 0 <= float(out.min()) and float(out.max()) <= 1
+    assert method.learned and not method.trained
+    assert method.describe()["options"]["trained"] is False
+
+
+@pytest.mark.parametrize("name", LEARNED)
+def test_learned_methods_refuse_a_missing_checkpoint(name, tmp_path):
+    with pytest.raises(methods.MethodError, match="does not exist"):
+        methods.create(name, checkpoint=tmp_path / "missing.pth")
+
+
+@pytest.mark.parametrize("name", LEARNED)
 def test_learned_methods_split_cpu_batches_without_changing_outputs(name, monkeypatch):
     """At inference on the CPU a batch goes through CPU_BATCH images at a time; training keeps it whole."""
     from methods import learned

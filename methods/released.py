@@ -1,0 +1,187 @@
+"""The catalogue of released weights: the learned methods' files as their authors publish them.
+
+`--checkpoint gl=places2` (or `methods.create("gl", checkpoint="places2")`) names an entry; the file
+is looked up in a weights folder (`--weights-dir`, default the torch hub cache folder
+`$TORCH_HOME/hub/checkpoints`). Nothing is downloaded: a missing file gets a message with its
+source and the path to put it at. Where a hash is known, a file that does not match is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from methods.registry import MethodError
+
+GL_SOURCE = (
+    "http://iizuka.cs.tsukuba.ac.jp/data/ (download_model.sh of satoshiiizuka/siggraph2017_inpainting)"
+)
+CA_SOURCE = "Google Drive folder linked from the README of JiahuiYu/generative_inpainting, tag v1.0.0"
+CA_FILES = ("snap-0.index", "snap-0.data-00000-of-00001")
+
+
+class ReleasedWeightsError(MethodError):
+    """A catalogue name that is unknown, or whose file is missing or does not match its hash."""
+
+
+@dataclass(frozen=True)
+class ReleasedWeights:
+    method: str
+    name: str  # the catalogue name: --checkpoint METHOD=NAME
+    filename: str  # the file (or, with `files`, the folder) in the weights folder
+    source: str  # where its authors publish it
+    licence: str
+    description: str
+    md5: str | None = None
+    sha1: str | None = None
+    files: tuple[str, ...] = ()  # a folder entry (TensorFlow checkpoints): the files it must hold
+
+
+CATALOGUE: tuple[ReleasedWeights, ...] = (
+    ReleasedWeights(
+        "gl",
+        "places2",
+        "completionnet_places2.t7",
+        GL_SOURCE,
+        "CC BY-NC-SA 4.0",
+        "GL completion network, Places2, rectangular holes (2017; Torch7, 47 MB)",
+        # as published by a third-party download script of the same file
+        md5="b1527543a0ee22c23fca44cefdf48531",
+        sha1="4206897fd900b6a5509491900a2c6fb521bf272e",
+    ),
+    ReleasedWeights(
+        "gl",
+        "places2_freeform",
+        "completionnet_places2_freeform.t7",
+        GL_SOURCE,
+        "CC BY-NC-SA 4.0",
+        "GL completion network, Places2, free-form holes (2020; Torch7)",
+    ),
+    ReleasedWeights(
+        "gl",
+        "celeba",
+        "completionnet_celeba.t7",
+        GL_SOURCE,
+        "CC BY-NC-SA 4.0",
+        "GL completion network, CelebA (2020; Torch7)",
+    ),
+    ReleasedWeights(
+        "lbam",
+        "paris",
+        "lbam_paris_streetview_G.pth",
+        "Google Drive folder linked from the README of Vious/LBAM_Pytorch "
+        "(https://drive.google.com/drive/folders/17DJEp0APDcZoWPIHwMFs78ak59pYlDPw)",
+        "MIT (repository licence)",
+        "LBAM generator, Paris StreetView (plain state dict; saved under this name)",
+    ),
+    ReleasedWeights(
+        "lbam",
+        "places2",
+        "lbam_places2_G.pth",
+        "Google Drive folder linked from the README of Vious/LBAM_Pytorch "
+        "(https://drive.google.com/drive/folders/17DJEp0APDcZoWPIHwMFs78ak59pYlDPw)",
+        "MIT (repository licence)",
+        "LBAM generator, Places2 (plain state dict; saved under this name)",
+    ),
+    ReleasedWeights(
+        "pconv",
+        "community",
+        "1000000.pth",
+        "https://github.com/naoto0804/pytorch-inpainting-with-partial-conv/releases/tag/v0.0.0",
+        "MIT (repository licence)",
+        "PConv community reimplementation, Places2, 1,000,000 iterations ({'model': state_dict, …})",
+    ),
+    *(
+        ReleasedWeights(
+            "ca",
+            name,
+            f"release_{name}_256",
+            CA_SOURCE,
+            "CC BY-NC 4.0",
+            f"DeepFill v1 (contextual attention), {label}, 256×256 (TensorFlow checkpoint folder)",
+            files=CA_FILES,
+        )
+        for name, label in (
+            ("places2", "Places2"),
+            ("celeba", "CelebA"),
+            ("celeba_hq", "CelebA-HQ"),
+            ("imagenet", "ImageNet"),
+        )
+    ),
+)
+
+
+def entries(method: str) -> list[ReleasedWeights]:
+    return [entry for entry in CATALOGUE if entry.method == method]
+
+
+def find(method: str, name: str) -> ReleasedWeights | None:
+    """The entry called `name` (or whose file is called `name`) for `method`, if any."""
+    return next((e for e in entries(method) if name in (e.name, e.filename)), None)
+
+
+def default_weights_dir() -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def file_digest(path: Path, algorithm: str) -> str:
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_hashes(entry: ReleasedWeights, path: Path) -> None:
+    for algorithm, expected in (("md5", entry.md5), ("sha1", entry.sha1)):
+        if expected and (found := file_digest(path, algorithm)) != expected:
+            raise ReleasedWeightsError(
+                f"{entry.method}={entry.name}: {path} has {algorithm} {found}, but the released "
+                f"{entry.filename} has {expected}: a different or damaged file (source: {entry.source})"
+            )
+
+
+def locate(entry: ReleasedWeights, weights_dir: str | Path | None = None) -> Path:
+    """The entry's file (or folder) in the weights folder, checked against its known hashes."""
+    folder = Path(weights_dir) if weights_dir is not None else default_weights_dir()
+    path = folder / entry.filename
+    needed = [path / f for f in entry.files] if entry.files else [path]
+    missing = [p for p in needed if not p.is_file()]
+    if missing:
+        what = f"a folder holding {' + '.join(entry.files)}" if entry.files else "the file"
+        raise ReleasedWeightsError(
+            f"{entry.method}={entry.name}: {missing[0]} is missing. Download {entry.filename} "
+            f"({entry.description}; licence {entry.licence}) from {entry.source} and put {what} "
+            f"at {path} (or pass --weights-dir)"
+        )
+    if not entry.files:
+        check_hashes(entry, path)
+    return path
+
+
+def resolve_checkpoint(method: str, value: str | Path, weights_dir: str | Path | None = None) -> Path:
+    """A checkpoint argument → a path: an existing path as it is, else a catalogue name of `method`."""
+    if Path(value).exists():
+        return Path(value)
+    entry = find(method, str(value))
+    if entry is not None:
+        return locate(entry, weights_dir)
+    names = ", ".join(e.name for e in entries(method)) or "none"
+    raise ReleasedWeightsError(
+        f"{method}: checkpoint {value} does not exist and is not a catalogue name "
+        f"(released weights of {method}: {names})"
+    )
+
+
+def sha256_path(path: str | Path) -> str:
+    """SHA-256 of a file; of a folder, over its files' names and contents in sorted order."""
+    path = Path(path)
+    if path.is_file():
+        return file_digest(path, "sha256")
+    digest = hashlib.sha256()
+    for item in sorted(p for p in path.rglob("*") if p.is_file()):
+        digest.update(str(item.relative_to(path)).encode() + b"\0" + file_digest(item, "sha256").encode())
+    return digest.hexdigest()

@@ -1,0 +1,102 @@
+"""The catalogue of released weights (methods/released.py) and its names on the command line."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+import pytest
+import torch
+
+import methods
+from methods import released
+from tests.test_gl import DILATED, PLACES2_MEAN, hand_built_network
+from tests.torch7_writer import torch7_model, write_t7
+
+
+def test_catalogue_lists_every_released_file():
+    found = {(entry.method, entry.name): entry for entry in released.CATALOGUE}
+    assert set(found) == {
+        ("gl", "places2"),
+        ("gl", "places2_freeform"),
+        ("gl", "celeba"),
+        ("lbam", "paris"),
+        ("lbam", "places2"),
+        ("pconv", "community"),
+        ("ca", "places2"),
+        ("ca", "celeba"),
+        ("ca", "celeba_hq"),
+        ("ca", "imagenet"),
+    }
+    assert found["gl", "places2"].md5 == "b1527543a0ee22c23fca44cefdf48531"  # as published with the file
+    assert [found["ca", n].filename for n in ("places2", "celeba", "celeba_hq", "imagenet")] == [
+        "release_places2_256",
+        "release_celeba_256",
+        "release_celeba_hq_256",
+        "release_imagenet_256",
+    ]
+    assert all(
+        e.files == ("snap-0.index", "snap-0.data-00000-of-00001") for e in found.values() if e.method == "ca"
+    )
+    assert all(e.source and e.licence and e.description for e in found.values())
+
+
+def test_a_catalogue_name_loads_from_the_torch_hub_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    folder = tmp_path / "hub" / "checkpoints"
+    folder.mkdir(parents=True)
+    reference = hand_built_network()
+    data = {"model": torch7_model(reference, DILATED), "mean": PLACES2_MEAN}
+    write_t7(folder / "completionnet_places2_freeform.t7", data)
+    method = methods.create("gl", checkpoint="places2_freeform")
+    assert torch.equal(method.net[0].weight, reference[0].weight)
+
+
+def test_a_missing_released_file_names_its_source_and_path(tmp_path):
+    with pytest.raises(released.ReleasedWeightsError) as error:
+        released.resolve_checkpoint("gl", "places2", tmp_path)
+    message = str(error.value)
+    assert str(tmp_path / "completionnet_places2.t7") in message
+    assert "iizuka.cs.tsukuba.ac.jp" in message and "CC BY-NC-SA 4.0" in message
+
+
+def test_a_file_that_does_not_match_the_known_hash_is_refused(tmp_path, monkeypatch):
+    path = tmp_path / "completionnet_places2.t7"
+    path.write_bytes(b"not the released file")
+    with pytest.raises(released.ReleasedWeightsError, match="b1527543a0ee22c23fca44cefdf48531"):
+        released.resolve_checkpoint("gl", "places2", tmp_path)
+    entry = released.find("gl", "places2")
+    matching = dataclasses.replace(entry, md5=hashlib.md5(path.read_bytes()).hexdigest(), sha1=None)
+    monkeypatch.setattr(released, "CATALOGUE", (matching,))
+    assert released.resolve_checkpoint("gl", "places2", tmp_path) == path
+
+
+def test_a_tensorflow_folder_entry_needs_both_files(tmp_path):
+    folder = tmp_path / "release_places2_256"
+    folder.mkdir()
+    (folder / "snap-0.index").write_bytes(b"")
+    with pytest.raises(released.ReleasedWeightsError, match="snap-0.data-00000-of-00001 is missing"):
+        released.resolve_checkpoint("ca", "places2", tmp_path)
+    (folder / "snap-0.data-00000-of-00001").write_bytes(b"")
+    assert released.resolve_checkpoint("ca", "release_places2_256", tmp_path) == folder
+    assert released.sha256_path(folder) != released.sha256_path(folder / "snap-0.index")
+
+
+def test_an_unknown_catalogue_name_lists_the_known_ones():
+    with pytest.raises(
+        methods.MethodError, match="released weights of gl: places2, places2_freeform, celeba"
+    ):
+        methods.create("gl", checkpoint="imagenet")
+
+
+@pytest.mark.parametrize(
+    ("checkpoint", "message"),
+    [("gl=places2", "completionnet_places2.t7 is missing. Download"), ("gl=nope", "released weights of gl")],
+)
+def test_the_cli_explains_a_missing_or_unknown_release(tmp_path, capsys, checkpoint, message):
+    from bench.run import main
+
+    arguments = ["--methods", "gl", "--checkpoint", checkpoint, "--weights-dir", str(tmp_path)]
+    assert main([*arguments, "--out", str(tmp_path / "run"), "--report", ""]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
