@@ -385,7 +385,7 @@ def test_zero_one_mask_images_are_masks_not_empty(tmp_path, photos):
 
 @pytest.mark.slow
 def test_kill_9_mid_run_then_the_same_command_gives_the_same_numbers(tmp_path):
-    photos = photo_folder(tmp_path / "photos", [f"p{i}.png" for i in range(6)])
+    photos = photo_folder(tmp_path / "photos", [f"p{i}.png" for i in range(6)], (128, 140))
     arguments = ["--methods", "telea,ns", "--dataset", f"folder:{photos}", "--size", "128"]
     assert run_cli(tmp_path / "straight", *arguments, "--masks-per-bucket", "2") == 0
     out = tmp_path / "killed"
