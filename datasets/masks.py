@@ -250,7 +250,7 @@ def load_mask_folder(
         check_bucket_counts(folder, counts, per_bucket)
     order = np.argsort([BUCKET_ORDER.get(label, len(BUCKETS)) for label in labels], kind="stable")
     return MaskSet(
-        f"folder:{folder}",
+        f"folder:{display_name(folder)}",
         np.stack([masks[i] for i in order]),
         [ids[i] for i in order],
         [ratios[i] for i in order],

@@ -410,3 +410,13 @@ def test_kill_9_mid_run_then_the_same_command_gives_the_same_numbers(tmp_path):
     resumed = read_scores(out / "scores.csv").sort_values(key).reset_index(drop=True)
     pd.testing.assert_frame_equal(straight, resumed)
     assert json.loads((out / "run.json").read_text())["status"] == "complete"
+
+
+def test_folders_with_non_utf8_names_run_and_report(tmp_path):
+    photos = Path(os.fsdecode(os.fsencode(tmp_path) + b"/ph\xf6tos"))
+    masks = Path(os.fsdecode(os.fsencode(tmp_path) + b"/m\xe4sks"))
+    photo_folder(photos, ["a.png"])
+    mask_folder(masks)
+    arguments = ["--methods", "telea", "--dataset", f"folder:{photos}", "--masks", f"folder:{masks}"]
+    assert run_cli(tmp_path / "run", *arguments, report=str(tmp_path / "r" / "index.html")) == 0
+    assert "ph\\xf6tos" in (tmp_path / "r" / "index.html").read_text()
