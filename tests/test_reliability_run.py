@@ -420,3 +420,17 @@ def test_folders_with_non_utf8_names_run_and_report(tmp_path):
     arguments = ["--methods", "telea", "--dataset", f"folder:{photos}", "--masks", f"folder:{masks}"]
     assert run_cli(tmp_path / "run", *arguments, report=str(tmp_path / "r" / "index.html")) == 0
     assert "ph\\xf6tos" in (tmp_path / "r" / "index.html").read_text()
+
+
+def test_resume_with_another_checkpoint_file_is_refused_on_the_command_line(tmp_path, capsys):
+    photos = photo_folder(tmp_path / "photos", ["a.png"], (128, 128))
+    first, second = own_checkpoint(tmp_path / "first.pt"), own_checkpoint(tmp_path / "second.pt")
+    arguments = ["--methods", "lbam", "--size", "128", "--dataset", f"folder:{photos}"]
+    assert run_cli(tmp_path / "run", *arguments, "--checkpoint", f"lbam={first}") == 0
+    scores = (tmp_path / "run" / "scores.csv").read_bytes()
+    capsys.readouterr()
+    assert run_cli(tmp_path / "run", *arguments, "--checkpoint", f"lbam={second}") == 2
+    assert "lbam was scored in this run folder with another checkpoint" in one_line_error(
+        capsys.readouterr().err
+    )
+    assert (tmp_path / "run" / "scores.csv").read_bytes() == scores
