@@ -190,11 +190,13 @@ def render_report(run_dir: Path, out: Path) -> Path:
     (runs_dir / f"{run_id}.html").write_text(
         template.render(**context, base=f"../assets/{quote(run_id)}/", runs=runs, runs_base=""),
         encoding="utf-8",
+        errors="backslashreplace",  # file names that are not UTF-8 are shown as \xNN escapes
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
         template.render(**context, base=f"assets/{quote(run_id)}/", runs=runs, runs_base="runs/"),
         encoding="utf-8",
+        errors="backslashreplace",  # file names that are not UTF-8 are shown as \xNN escapes
     )
     return out
 

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from datasets.demo import load_demo
-from datasets.images import TestSet, broken_links, crops_from_files, list_images
+from datasets.images import TestSet, broken_links, crops_from_files, display_name, list_images
 from datasets.paris import load_paris
 from datasets.places import load_places
 from datasets.splits import DataNotFoundError
@@ -42,11 +42,11 @@ def load_test_set(spec: str, data_root: str | Path | None = None, size: int = 25
         if not files:
             raise DataNotFoundError(f"image folder {folder} holds no image (.jpg, .jpeg, .png, .webp, .bmp)")
         test_set = crops_from_files(
-            f"folder:{folder.name}",
+            f"folder:{display_name(folder.name)}",
             files,
             folder,
             size,
-            f"{len(files)} files of {folder}; short side → {size}, centre crop",
+            f"{len(files)} files of {display_name(folder)}; short side → {size}, centre crop",
         )
         test_set.skipped = broken_links(folder) + test_set.skipped
     elif spec == "paris":

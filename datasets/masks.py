@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
-from datasets.images import display_name, unique_ids
+from datasets.images import MAX_PIXELS, display_name, unique_ids
 
 BUCKETS: tuple[tuple[float, float], ...] = ((0.1, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5))
 MASK_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".webp")
@@ -196,11 +197,16 @@ def read_mask_file(path: Path, size: int) -> np.ndarray:
     Resized with nearest neighbour to size×size and thresholded at 0.5; raises MaskError when the
     file is unreadable, not square-compatible with the target, not binary, or empty."""
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit is lower
+            image = Image.open(path)
+        with image:
+            if image.width * image.height > MAX_PIXELS:
+                raise MaskError(f"{image.width}×{image.height} pixels is over the limit of {MAX_PIXELS:,}")
             image.load()
             gray = np.asarray(image.convert("L") if image.mode not in ("L", "I;16", "I") else image)
     except Exception as error:  # PIL raises many types for broken files
-        raise MaskError(f"{path.name}: unreadable mask ({error})") from error
+        raise MaskError(f"{display_name(path.name)}: unreadable mask ({error})") from error
     # 16-bit masks are scaled by 1/65535; 8-bit masks holding only 0 and 1 mean 1 = hole
     peak = gray.max()
     gray = gray.astype(np.float64) / (65535.0 if peak > 255 else 1.0 if peak == 1 else 255.0)
@@ -264,7 +270,7 @@ def load_mask_folder(
         check_bucket_counts(folder, counts, per_bucket)
     order = np.argsort([BUCKET_ORDER.get(label, len(BUCKETS)) for label in labels], kind="stable")
     return MaskSet(
-        f"folder:{folder}",
+        f"folder:{display_name(folder)}",
         np.stack([masks[i] for i in order]),
         [ids[i] for i in order],
         [ratios[i] for i in order],

@@ -23,10 +23,10 @@ def write_photo(path: Path | bytes, seed: int, size: tuple[int, int] = (72, 80))
     return rgb
 
 
-def photo_folder(folder: Path, names: list[str]) -> Path:
+def photo_folder(folder: Path, names: list[str], size: tuple[int, int] = (72, 80)) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for seed, name in enumerate(names):
-        write_photo(folder / name, seed)
+        write_photo(folder / name, seed, size)
     return folder
 
 

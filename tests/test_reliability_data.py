@@ -136,3 +136,9 @@ def test_non_utf8_names_hash_and_list(tmp_path):
     assert test_set.image_ids == ["\\xff"] and len(test_set.sha256) == 64
     assert [name for name, _ in test_set.skipped] == ["\\xfe.png"]
     "\n".join(f"{n}: {why}" for n, why in test_set.skipped).encode()  # printable as UTF-8
+
+
+def test_a_huge_mask_is_skipped_from_its_header(tmp_path):
+    folder = mask_folder(tmp_path / "masks")
+    Image.new("1", (10000, 10000)).save(folder / "huge.png")
+    assert "over the limit of 40,000,000" in dict(load_mask_folder(folder, 64).skipped)["huge.png"]

@@ -386,7 +386,7 @@ def test_zero_one_mask_images_are_masks_not_empty(tmp_path, photos):
 
 @pytest.mark.slow
 def test_kill_9_mid_run_then_the_same_command_gives_the_same_numbers(tmp_path):
-    photos = photo_folder(tmp_path / "photos", [f"p{i}.png" for i in range(6)])
+    photos = photo_folder(tmp_path / "photos", [f"p{i}.png" for i in range(6)], (128, 140))
     arguments = ["--methods", "telea,ns", "--dataset", f"folder:{photos}", "--size", "128"]
     assert run_cli(tmp_path / "straight", *arguments, "--masks-per-bucket", "2") == 0
     out = tmp_path / "killed"
@@ -411,3 +411,27 @@ def test_kill_9_mid_run_then_the_same_command_gives_the_same_numbers(tmp_path):
     resumed = read_scores(out / "scores.csv").sort_values(key).reset_index(drop=True)
     pd.testing.assert_frame_equal(straight, resumed)
     assert json.loads((out / "run.json").read_text())["status"] == "complete"
+
+
+def test_folders_with_non_utf8_names_run_and_report(tmp_path):
+    photos = Path(os.fsdecode(os.fsencode(tmp_path) + b"/ph\xf6tos"))
+    masks = Path(os.fsdecode(os.fsencode(tmp_path) + b"/m\xe4sks"))
+    photo_folder(photos, ["a.png"])
+    mask_folder(masks)
+    arguments = ["--methods", "telea", "--dataset", f"folder:{photos}", "--masks", f"folder:{masks}"]
+    assert run_cli(tmp_path / "run", *arguments, report=str(tmp_path / "r" / "index.html")) == 0
+    assert "ph\\xf6tos" in (tmp_path / "r" / "index.html").read_text()
+
+
+def test_resume_with_another_checkpoint_file_is_refused_on_the_command_line(tmp_path, capsys):
+    photos = photo_folder(tmp_path / "photos", ["a.png"], (128, 128))
+    first, second = own_checkpoint(tmp_path / "first.pt"), own_checkpoint(tmp_path / "second.pt")
+    arguments = ["--methods", "lbam", "--size", "128", "--dataset", f"folder:{photos}"]
+    assert run_cli(tmp_path / "run", *arguments, "--checkpoint", f"lbam={first}") == 0
+    scores = (tmp_path / "run" / "scores.csv").read_bytes()
+    capsys.readouterr()
+    assert run_cli(tmp_path / "run", *arguments, "--checkpoint", f"lbam={second}") == 2
+    assert "lbam was scored in this run folder with another checkpoint" in one_line_error(
+        capsys.readouterr().err
+    )
+    assert (tmp_path / "run" / "scores.csv").read_bytes() == scores
