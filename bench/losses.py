@@ -89,8 +89,9 @@ class VGG16Features(nn.Module):
         path = Path(weights) if weights else default_vgg_weights()
         if not path.is_file():
             raise VGGWeightsMissing(vgg_missing_message(path))
-        vgg = torchvision.models.vgg16()
-        vgg.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        with torch.device("meta"):  # no random initialisation: every tensor comes from the file
+            vgg = torchvision.models.vgg16()
+        vgg.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), assign=True)
         self.source = str(path)
         self.vgg_input = vgg_input
         self.slices = nn.ModuleList(
