@@ -79,6 +79,12 @@ def test_pconv_community_terms_on_normalised_tensors():
     assert float(terms["hole"]) == pytest.approx(6.0 * A * HOLE * scale)
     assert float(terms["valid"]) == pytest.approx(1.0 * A * (1 - HOLE) * scale)
     assert float(terms["perceptual"]) == pytest.approx(0.05 * PERCEPTUAL_L1 * scale)
+    # constant channels v_c give Gram entries v_i·v_j/3; the composite mixes HOLE of out, 1 − HOLE of gt
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    o = [(A - m) / s for m, s in zip(mean, std, strict=True)]
+    g = [-m / s for m, s in zip(mean, std, strict=True)]
+    gram_gap = sum(abs(o[i] * o[j] - g[i] * g[j]) / 3 for i in range(3) for j in range(3)) / 9
+    assert float(terms["style"]) == pytest.approx(120.0 * 3 * (1 + HOLE) * gram_gap, rel=1e-5)
     # TV over the whole composite, a mean per direction: 2 images × 8 steps of A/std_c, per
     # direction, over 2·3·16·15 differences.
     assert float(terms["tv"]) == pytest.approx(0.1 * 2 * (2 * 8 * A * INV_STD) / (2 * 3 * 16 * 15))
