@@ -144,10 +144,12 @@ def gradient_penalty(
     real: Tensor,
     fake: Tensor,
     mask: Tensor,
-    generator: torch.Generator | None = None,
+    epsilon: Tensor | None = None,
 ) -> Tensor:
-    """WGAN-GP (Gulrajani et al. 2017; LBAM Eq. 17): E[(‖∇D(x̂)‖₂ − 1)²], x̂ = εx + (1−ε)x̃."""
-    epsilon = torch.rand(real.shape[0], 1, 1, 1, generator=generator).to(real.device, real.dtype)
+    """WGAN-GP (Gulrajani et al. 2017; LBAM Eq. 17): E[(‖∇D(x̂)‖₂ − 1)²], x̂ = εx + (1−ε)x̃, one ε per
+    image (drawn here when not given)."""
+    epsilon = torch.rand(real.shape[0]) if epsilon is None else epsilon
+    epsilon = epsilon.view(-1, 1, 1, 1).to(real.device, real.dtype)
     mixed = (epsilon * real + (1 - epsilon) * fake).requires_grad_(True)
     score = discriminator(mixed, mask)
     (grad,) = torch.autograd.grad(score.sum(), mixed, create_graph=True)

@@ -209,8 +209,10 @@ class Trainer:
         self.optimizer_d.zero_grad(set_to_none=True)
         d_real = discriminator(image, mask3)
         d_fake = discriminator(output if config.d_update == "legacy" else output.detach(), mask3)
+        # ε per item of the global batch, so any number of ranks draws what one process would
         generator = torch.Generator().manual_seed(config.seed * 1_000_003 + self.step)
-        penalty = losses.gradient_penalty(discriminator, image, output.detach(), mask3, generator)
+        epsilon = torch.rand(config.batch_size, generator=generator)[self.dist.rank :: self.dist.world]
+        penalty = losses.gradient_penalty(discriminator, image, output.detach(), mask3, epsilon)
         d_loss = losses.discriminator_loss(objective, d_real, d_fake, penalty)
         self.check_finite({"discriminator": d_loss})
         d_parameters = list(discriminator.parameters())
