@@ -14,7 +14,6 @@ import contextlib
 import csv
 import dataclasses
 import io
-import math
 import os
 import sys
 import time
@@ -31,6 +30,7 @@ from tqdm import tqdm
 import methods
 from bench import losses
 from bench.distributed import Distributed, average_gradients, parameter_checksum
+from bench.legacy_adam import LegacyAdam
 from bench.records import atomic_write_text, complete_rows, git_commit, package_versions
 from bench.train_config import TrainConfig, parse_args
 from datasets import DataNotFoundError
@@ -105,7 +105,8 @@ def resolve_vgg(config: TrainConfig) -> losses.VGG16Features | None:
     """VGG16 for the perceptual/style terms; the mini profile runs without them when the weights are
     absent (recorded as a deviation); the paper profile stops."""
     try:
-        return losses.VGG16Features(Path(config.vgg_weights) if config.vgg_weights else None)
+        weights = Path(config.vgg_weights) if config.vgg_weights else None
+        return losses.VGG16Features(weights, config.vgg_input)
     except losses.VGGWeightsMissing as error:
         if config.profile == "paper":
             raise TrainingError(str(error)) from None
@@ -123,6 +124,7 @@ class Trainer:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.dist = Distributed.from_environment(device)
+        config.split_batch(self.dist.world)
         if device == "cuda" and self.dist.world > 1:
             device = f"cuda:{self.dist.local_rank}"
         if config.amp != "none" and not device.startswith("cuda"):
@@ -141,13 +143,7 @@ class Trainer:
         if self.vgg is not None:
             self.vgg.to(self.device)
         self.ids, self.sources = training_sources(config.dataset, config.data_root)
-        if not config.steps:
-            config.steps = math.ceil(
-                config.epochs * len(self.sources) / (config.batch_size * self.dist.world)
-            )
-            if config.method == "pconv" and config.finetune_steps < 0:
-                config.finetune_steps = config.steps // 2
-        config.finetune_steps = max(config.finetune_steps, 0)
+        config.resolve_steps(len(self.sources))
         self.total_steps = config.steps + config.finetune_steps
         self.mask_folder = (
             load_mask_folder(config.mask_folder, config.size, buckets_only=False)
@@ -157,8 +153,9 @@ class Trainer:
         self.optimizer_g = torch.optim.Adam(
             [p for p in self.generator.parameters() if p.requires_grad], lr=config.lr_g, betas=config.betas_g
         )
+        adam_d = LegacyAdam if config.d_update == "legacy" else torch.optim.Adam
         self.optimizer_d = (
-            torch.optim.Adam(self.discriminator.parameters(), lr=config.lr_d, betas=config.betas_d)
+            adam_d(self.discriminator.parameters(), lr=config.lr_d, betas=config.betas_d)
             if self.discriminator is not None
             else None
         )
@@ -250,32 +247,14 @@ class Trainer:
         return self.method.to_image_space(self.model(*inputs))
 
     def train_step(self, image: Tensor, mask: Tensor) -> dict[str, float]:
-        config, objective = self.config, self.config.objective
         mask3 = mask.expand(-1, 3, -1, -1)
         with self.autocast():
             output = self.generator_output(image, mask)
         output = output.float()
         logged: dict[str, float] = {}
+        terms = losses.generator_terms(self.config.objective, image, mask3, output, self.vgg)
         if self.discriminator is not None:
-            # D first; G's adversarial term then uses D after its update (the release's order, which
-            # current PyTorch only allows with D's output recomputed: see the reference table).
-            self.optimizer_d.zero_grad(set_to_none=True)
-            fake = output.detach()
-            generator = torch.Generator().manual_seed(config.seed * 1_000_003 + self.step)
-            penalty = losses.gradient_penalty(self.discriminator, image, fake, mask3, generator)
-            d_loss = losses.discriminator_loss(
-                objective, self.discriminator(image, mask3), self.discriminator(fake, mask3), penalty
-            )
-            self.check_finite({"discriminator": d_loss})
-            d_loss.backward()
-            average_gradients(self.discriminator, self.dist.world)
-            self.optimizer_d.step()
-            logged["d_loss"], logged["gradient_penalty"] = d_loss.item(), penalty.item()
-        terms = losses.generator_terms(objective, image, mask3, output, self.vgg)
-        if self.discriminator is not None:
-            self.discriminator.requires_grad_(False)
-            terms["adversarial"] = losses.generator_adversarial(objective, self.discriminator(output, mask3))
-            self.discriminator.requires_grad_(True)
+            terms["adversarial"] = self.discriminator_step(image, mask3, output, logged)
         total = sum(terms.values())
         self.check_finite({**terms, "total": total})
         self.optimizer_g.zero_grad(set_to_none=True)
@@ -285,6 +264,32 @@ class Trainer:
         logged.update({name: value.item() for name, value in terms.items()})
         logged["total"] = total.item()
         return logged
+
+    def discriminator_step(self, image: Tensor, mask3: Tensor, output: Tensor, logged: dict) -> Tensor:
+        """One D step (the release's order: D first), then G's adversarial term. `recompute`: D(fake)
+        evaluated again after the step. `legacy`: the pre-step D(fake), back-propagated through the
+        weights LegacyAdam updated in place, as torch ≤ 1.4 ran the release."""
+        config, objective, discriminator = self.config, self.config.objective, self.discriminator
+        self.optimizer_d.zero_grad(set_to_none=True)
+        d_real = discriminator(image, mask3)
+        d_fake = discriminator(output if config.d_update == "legacy" else output.detach(), mask3)
+        # ε per item of the global batch, so any number of ranks draws what one process would
+        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + self.step)
+        epsilon = torch.rand(config.batch_size, generator=generator)[self.dist.rank :: self.dist.world]
+        penalty = losses.gradient_penalty(discriminator, image, output.detach(), mask3, epsilon)
+        d_loss = losses.discriminator_loss(objective, d_real, d_fake, penalty)
+        self.check_finite({"discriminator": d_loss})
+        d_parameters = list(discriminator.parameters())
+        d_loss.backward(inputs=d_parameters, retain_graph=config.d_update == "legacy")
+        average_gradients(discriminator, self.dist.world)
+        self.optimizer_d.step()
+        logged["d_loss"], logged["gradient_penalty"] = d_loss.item(), penalty.item()
+        if config.d_update == "legacy":
+            return losses.generator_adversarial(objective, d_fake)
+        discriminator.requires_grad_(False)
+        adversarial = losses.generator_adversarial(objective, discriminator(output, mask3))
+        discriminator.requires_grad_(True)
+        return adversarial
 
     def check_finite(self, values: dict[str, Tensor]) -> None:
         bad = {k: v.item() for k, v in values.items() if not torch.isfinite(v).all()}
@@ -306,7 +311,7 @@ class Trainer:
     # the loop --------------------------------------------------------------------------------
     def loader(self) -> DataLoader:
         config, world = self.config, self.dist.world
-        per_step = config.batch_size * world
+        per_step = config.batch_size  # global; each rank takes rank_batch_size of it
         stream = TrainingStream(
             self.sources,
             config.size,
@@ -318,7 +323,9 @@ class Trainer:
             mask_folder_fraction=config.mask_folder_fraction,
         )
         sampler = DistributedSampler(stream, world, self.dist.rank, shuffle=False) if world > 1 else None
-        return DataLoader(stream, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers)
+        return DataLoader(
+            stream, batch_size=config.rank_batch_size, sampler=sampler, num_workers=config.workers
+        )
 
     def run(
         self, resume: bool = False, stop_after: int | None = None, progress: bool = True

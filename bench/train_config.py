@@ -1,4 +1,5 @@
-"""Training configuration: one dataclass, two profiles, overridable from the CLI."""
+"""Training configuration: one dataclass whose unset fields (None) are filled once from data:
+the explicit value, else the method's defaults, else the profile's, in that order."""
 
 from __future__ import annotations
 
@@ -6,19 +7,19 @@ import argparse
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from bench.losses import VGG16_FILE
+from bench.losses import DEFAULT_VGG_INPUT, OBJECTIVES, VGG16_FILE, VGG_INPUTS, check_objective
 
 PROFILES: dict[str, dict[str, Any]] = {
-    # LBAM paper Sec. 4.1 / the release: 256 crops of images resized to a 350 short side, batch 48,
-    # 500 epochs; Adam lr 1e-4, betas (0.5, 0.9) for G; lr 1e-5, betas (0.0, 0.9) for D.
+    # LBAM paper Sec. 4.1 / the release: 256 crops of images resized to a 350 short side, batch 48
+    # (global: 4 GPUs × 12), 500 epochs (steps follow from the data set's size).
     "paper": {
         "size": 256,
         "resize_short": 350,
         "width": 1.0,
         "batch_size": 48,
         "epochs": 500,
-        "steps": 0,
         "checkpoint_every": 2000,
+        "finetune_fraction": 0.5,
     },
     # 2-core CPU profile: exercises the whole pipeline in minutes; not comparable to the paper.
     "mini": {
@@ -26,38 +27,56 @@ PROFILES: dict[str, dict[str, Any]] = {
         "resize_short": 256,
         "width": 0.25,
         "batch_size": 4,
-        "epochs": 0,
         "steps": 1500,
         "checkpoint_every": 100,
+        "finetune_fraction": 0.25,
     },
 }
+METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
+    # LBAM Sec. 4.1 and the release's train.py: G Adam 1e-4 (0.5, 0.9); D Adam 1e-5 (0.0, 0.9).
+    "lbam": {
+        "variant": "official",
+        "lr_g": 1e-4,
+        "betas_g": (0.5, 0.9),
+        "lr_d": 1e-5,
+        "betas_d": (0.0, 0.9),
+        "finetune_steps": 0,
+    },
+    # PConv Sec. 4.1 and the community train.py: Adam lr 2e-4, default betas; stage 2 at 5e-5
+    # with encoder BN frozen.
+    "pconv": {"variant": "paper", "lr_g": 2e-4, "betas_g": (0.9, 0.999), "finetune_lr": 5e-5},
+}
+VARIANTS = {"lbam": ("official", "paper"), "pconv": ("paper", "community")}
+D_UPDATES = ("recompute", "legacy")
 
 
 @dataclass
 class TrainConfig:
     method: str = "lbam"  # lbam | pconv
-    variant: str = ""  # lbam: official (default) | paper; pconv: paper (default) | community
+    variant: str | None = None  # lbam: official | paper; pconv: paper | community
     ablation: str = "full"  # lbam Table 2 variants
-    objective: str = ""  # lbam_paper | lbam_official | pconv (default: from method and variant)
+    objective: str | None = None  # bench.losses.OBJECTIVES; default: <method>_<variant>
+    vgg_input: str | None = None  # raw | imagenet; default: from the objective
+    d_update: str = "recompute"  # recompute | legacy (the release on torch ≤ 1.4)
     no_adv: bool = False  # Table 2 "w/o L_adv"
     profile: str = "mini"
     dataset: str = "demo"
     data_root: str | None = None
     mask_folder: str | None = None
     mask_folder_fraction: float = 0.4  # paper: 12,000 of 30,000 training masks from PConv's set
-    size: int = 0
-    resize_short: int = 0
-    width: float = 0.0
-    batch_size: int = 0  # per process
-    epochs: int = 0
-    steps: int = 0  # generator steps of the main stage (0: from epochs)
-    finetune_steps: int = -1  # pconv stage 2 (encoder BN frozen); -1: steps // 4 (mini) or steps // 2
-    lr_g: float = 1e-4
-    betas_g: tuple[float, float] = (0.5, 0.9)
-    lr_d: float = 1e-5
-    betas_d: tuple[float, float] = (0.0, 0.9)
-    finetune_lr: float = 5e-5
-    checkpoint_every: int = 0
+    size: int | None = None
+    resize_short: int | None = None
+    width: float | None = None
+    batch_size: int | None = None  # global: split across torchrun ranks
+    epochs: int | None = None
+    steps: int | None = None  # generator steps of the main stage (None: from epochs)
+    finetune_steps: int | None = None  # pconv stage 2; None: the profile's fraction of steps
+    lr_g: float | None = None
+    betas_g: tuple[float, float] | None = None
+    lr_d: float | None = None
+    betas_d: tuple[float, float] | None = None
+    finetune_lr: float | None = None
+    checkpoint_every: int | None = None
     seed: int = 0
     device: str = "auto"
     vgg_weights: str | None = None
@@ -65,27 +84,25 @@ class TrainConfig:
     channels_last: bool = False
     workers: int = 0
     out: str = ""
+    world_size: int = 1  # recorded by split_batch
+    rank_batch_size: int | None = None  # batch_size / world_size, recorded by split_batch
     deviations: list[str] = field(default_factory=list)
 
     def resolve(self) -> TrainConfig:
-        """Fill what the profile and the method decide; returns self."""
+        """Fill every unset field from the method's defaults, then the profile's; validate."""
         if self.profile not in PROFILES:
             raise ValueError(f"unknown profile {self.profile!r}; use one of {sorted(PROFILES)}")
-        for key, value in PROFILES[self.profile].items():
-            if not getattr(self, key):
-                setattr(self, key, value)
-        if self.method not in ("lbam", "pconv"):
+        if self.method not in METHOD_DEFAULTS:
             raise ValueError(f"training supports lbam and pconv, not {self.method!r}")
-        if not self.variant:
-            self.variant = "official" if self.method == "lbam" else "paper"
-        if not self.objective:
-            self.objective = "pconv" if self.method == "pconv" else f"lbam_{self.variant}"
-        if self.method == "pconv":
-            self.lr_g = 2e-4 if self.lr_g == 1e-4 else self.lr_g  # PConv stage 1
-            if self.finetune_steps < 0:
-                self.finetune_steps = self.steps // 4 if self.steps else 0
-        else:
-            self.finetune_steps = max(self.finetune_steps, 0)
+        defaults = {**PROFILES[self.profile], **METHOD_DEFAULTS[self.method]}
+        if self.epochs is not None and self.steps is None:
+            defaults.pop("steps", None)  # explicit epochs decide the step count
+        for key, value in defaults.items():
+            if key in self.field_names() and getattr(self, key) is None:
+                setattr(self, key, value)
+        self.validate()
+        self.objective = self.objective or f"{self.method}_{self.variant}"
+        self.vgg_input = self.vgg_input or DEFAULT_VGG_INPUT[self.objective]
         if not self.out:
             parts = [
                 self.method,
@@ -96,6 +113,41 @@ class TrainConfig:
             ]
             self.out = "runs/train/" + "-".join(p for p in parts if p)
         return self
+
+    def validate(self) -> None:
+        variants = VARIANTS[self.method]
+        if self.variant not in variants:
+            listed = ", ".join(variants)
+            raise ValueError(f"unknown {self.method} variant {self.variant!r}; use one of {listed}")
+        if self.objective is not None:
+            check_objective(self.objective)
+            if not self.objective.startswith(self.method + "_"):
+                raise ValueError(f"objective {self.objective} is not an objective of {self.method}")
+        if self.vgg_input is not None and self.vgg_input not in VGG_INPUTS:
+            raise ValueError(f"unknown VGG input {self.vgg_input!r}; use one of {', '.join(VGG_INPUTS)}")
+        if self.d_update not in D_UPDATES:
+            raise ValueError(f"unknown D update {self.d_update!r}; use one of {', '.join(D_UPDATES)}")
+        if not self.batch_size or self.batch_size < 1:
+            raise ValueError(f"--batch-size must be at least 1, not {self.batch_size}")
+
+    def resolve_steps(self, images: int) -> None:
+        """Steps from epochs (global batch) when not given, then PConv's stage 2 length."""
+        if self.steps is None:
+            if not self.epochs:
+                raise ValueError("give --steps or --epochs")
+            self.steps = -(-self.epochs * images // self.batch_size)
+        if self.finetune_steps is None:
+            self.finetune_steps = int(self.steps * PROFILES[self.profile]["finetune_fraction"])
+
+    def split_batch(self, world: int) -> int:
+        """The global --batch-size split across `world` ranks (the paper's 48 = 4 GPUs × 12)."""
+        if self.batch_size % world:
+            raise ValueError(
+                f"--batch-size {self.batch_size} is the global batch and must be divisible by the "
+                f"{world} ranks"
+            )
+        self.world_size, self.rank_batch_size = world, self.batch_size // world
+        return self.rank_batch_size
 
     @property
     def adversarial(self) -> bool:
@@ -112,20 +164,35 @@ class TrainConfig:
         return [f.name for f in fields(cls)]
 
 
+def betas(text: str) -> tuple[float, float]:
+    try:
+        first, second = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected two numbers like 0.5,0.9, not {text!r}") from None
+    return first, second
+
+
 def parse_args(argv: list[str] | None, description: str) -> tuple[TrainConfig, argparse.Namespace]:
     parser = argparse.ArgumentParser(
         prog="python -m bench.train",
         description=description,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    defaults = TrainConfig()
-    parser.add_argument("--method", default="lbam", choices=["lbam", "pconv"])
-    parser.add_argument("--variant", default="", help="lbam: official | paper; pconv: paper | community")
+    parser.add_argument("--method", default="lbam", choices=sorted(METHOD_DEFAULTS))
+    parser.add_argument("--variant", default=None, help="lbam: official | paper; pconv: paper | community")
     parser.add_argument(
         "--ablation", default="full", help="lbam: full, unlearned, forward, sigmoid, lrelu, relu, mask3x3"
     )
     parser.add_argument(
-        "--objective", default="", help="lbam_paper | lbam_official | pconv (default: from method/variant)"
+        "--objective", default=None, help=" | ".join(OBJECTIVES) + " (default: <method>_<variant>)"
+    )
+    parser.add_argument(
+        "--vgg-input", default=None, help="raw | imagenet (default: raw for lbam_official, else imagenet)"
+    )
+    parser.add_argument(
+        "--d-update",
+        default="recompute",
+        help="recompute (D(fake) after D's step) | legacy (the release on torch ≤ 1.4)",
     )
     parser.add_argument(
         "--no-adv", action="store_true", help="drop the adversarial term (Table 2 'w/o L_adv')"
@@ -136,20 +203,16 @@ def parse_args(argv: list[str] | None, description: str) -> tuple[TrainConfig, a
     parser.add_argument(
         "--mask-folder", default=None, help="NVIDIA-layout training masks mixed with random-shape masks"
     )
-    for name in (
-        "size",
-        "resize_short",
-        "batch_size",
-        "epochs",
-        "steps",
-        "finetune_steps",
-        "checkpoint_every",
-        "seed",
-        "workers",
-    ):
-        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
-    for name in ("width", "lr_g", "lr_d", "finetune_lr", "mask_folder_fraction"):
-        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
+    parser.add_argument("--mask-folder-fraction", type=float, default=0.4)
+    parser.add_argument("--batch-size", type=int, default=None, help="global batch, split across ranks")
+    for name in ("size", "resize_short", "epochs", "steps", "finetune_steps", "checkpoint_every"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=0)
+    for name in ("width", "lr_g", "lr_d", "finetune_lr"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=None)
+    parser.add_argument("--betas-g", type=betas, default=None, help="e.g. 0.5,0.9")
+    parser.add_argument("--betas-d", type=betas, default=None, help="e.g. 0.0,0.9")
     parser.add_argument("--device", default="auto")
     parser.add_argument(
         "--vgg-weights",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 from bench import losses
 from bench.train import CHECKPOINT, LOG, Trainer, TrainingError
@@ -102,6 +103,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
     + [
         {"method": "lbam", "variant": "paper"},
         {"method": "lbam", "no_adv": True},
+        {"method": "lbam", "d_update": "legacy"},
         {"method": "pconv"},
         {"method": "pconv", "variant": "community"},
     ],
@@ -173,7 +175,7 @@ def test_two_gloo_ranks_stay_in_sync(tmp_path):
             "-m",
             "bench.train",
             *TINY_CLI,
-            *("--batch-size", "1", "--steps", "3", "--out", str(out)),
+            *("--batch-size", "2", "--steps", "3", "--out", str(out)),
         ],
         capture_output=True,
         text=True,
@@ -185,6 +187,8 @@ def test_two_gloo_ranks_stay_in_sync(tmp_path):
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["world"] == 2 and summary["ranks_in_sync"] is True
     assert len(summary["rank_checksums"]) == 2
+    recorded = torch.load(out / CHECKPOINT, weights_only=True)["train_config"]
+    assert (recorded["batch_size"], recorded["world_size"], recorded["rank_batch_size"]) == (2, 2, 1)
 
 
 def test_training_uses_vgg_terms_when_the_weights_are_in_the_torch_cache(tmp_path, monkeypatch):
@@ -226,3 +230,133 @@ def test_training_stream_is_deterministic_and_mixes_folder_masks(tmp_path):
     shifted = TrainingStream(sources, 128, 144, seed=3, start=10, length=4)
     assert torch.equal(again[10][0], shifted[0][0]) and torch.equal(again[10][1], shifted[0][1])
     assert not torch.equal(again[10][0], again[11][0])
+
+
+# objectives, optimisers and configuration (issue 10, items 2, 4–6) -----------------------------
+
+
+def test_legacy_adam_first_step_by_hand_and_later_steps_equal_torch_adam():
+    from bench.legacy_adam import LegacyAdam
+
+    start = torch.tensor([1.0, -2.0, 0.5])
+    grads = [torch.tensor([0.3, -0.1, 2.0]), torch.tensor([-0.2, 0.4, 1.0]), torch.tensor([0.1, 0.1, -3.0])]
+    legacy, modern = nn.Parameter(start.clone()), nn.Parameter(start.clone())
+    optimizers = [
+        LegacyAdam([legacy], lr=0.01, betas=(0.5, 0.9)),
+        torch.optim.Adam([modern], lr=0.01, betas=(0.5, 0.9)),
+    ]
+    for step, grad in enumerate(grads):
+        legacy.grad, modern.grad = grad.clone(), grad.clone()
+        for optimizer in optimizers:
+            optimizer.step()
+        if step == 0:  # m̂ = g, v̂ = g²: the update is lr·g/(|g| + eps)
+            torch.testing.assert_close(legacy.data, start - 0.01 * grad / (grad.abs() + 1e-8))
+    torch.testing.assert_close(legacy.data, modern.data)
+
+
+class SigmoidCritic(nn.Module):
+    """D(x) = σ(Σ w·x): its input gradient is σ'(s)·w, with s and w as the forward and backward see them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.linspace(-1e-4, 1.2e-4, 3 * 128 * 128).view(1, 3, 128, 128))
+
+    def forward(self, images, masks):
+        return torch.sigmoid((images * self.weight).flatten(1).sum(1, keepdim=True))
+
+
+@pytest.mark.parametrize("d_update", ["recompute", "legacy"])
+def test_d_update_gradient_of_the_adversarial_term_by_hand(tmp_path, d_update):
+    from bench.legacy_adam import LegacyAdam
+
+    run = trainer(tmp_path, d_update=d_update)
+    run.discriminator = SigmoidCritic()
+    run.optimizer_d = (LegacyAdam if d_update == "legacy" else torch.optim.Adam)(
+        run.discriminator.parameters(), lr=1e-3, betas=(0.0, 0.9)
+    )
+    torch.manual_seed(1)
+    image, output = torch.rand(2, 3, 128, 128), torch.rand(2, 3, 128, 128).requires_grad_(True)
+    old_weight = run.discriminator.weight.detach().clone()
+    adversarial = run.discriminator_step(image, torch.ones(2, 3, 128, 128), output, {})
+    (grad,) = torch.autograd.grad(adversarial, output)
+    # D's first Adam step moves each weight by lr·sign(g) (to within eps)
+    new_weight = run.discriminator.weight.detach()
+    assert torch.allclose((old_weight - new_weight).abs(), torch.full_like(old_weight, 1e-3), rtol=1e-4)
+    score_weight = old_weight if d_update == "legacy" else new_weight  # the value: pre- or post-step D
+    score = torch.sigmoid((output.detach() * score_weight).flatten(1).sum(1)).view(2, 1, 1, 1)
+    expected = 0.1 / 2 * score * (1 - score) * new_weight  # release sign (+0.1·E[D]), mean over 2
+    torch.testing.assert_close(grad, expected.expand_as(grad), rtol=1e-5, atol=1e-12)
+    assert float(adversarial.detach()) == pytest.approx(0.1 * float(score.mean()), rel=1e-6)
+
+
+def test_method_defaults_are_data_and_explicit_values_win():
+    lbam = TrainConfig(method="lbam").resolve()
+    assert (lbam.variant, lbam.objective, lbam.vgg_input, lbam.d_update) == (
+        "official",
+        "lbam_official",
+        "raw",
+        "recompute",
+    )
+    assert (lbam.lr_g, lbam.betas_g, lbam.lr_d, lbam.betas_d) == (1e-4, (0.5, 0.9), 1e-5, (0.0, 0.9))
+    assert TrainConfig(method="lbam", variant="paper").resolve().vgg_input == "imagenet"
+    pconv = TrainConfig(method="pconv").resolve()
+    assert (pconv.objective, pconv.lr_g, pconv.betas_g, pconv.finetune_lr) == (
+        "pconv_paper",
+        2e-4,
+        (0.9, 0.999),
+        5e-5,
+    )
+    assert TrainConfig(method="pconv", variant="community").resolve().objective == "pconv_community"
+    explicit = TrainConfig(method="pconv", lr_g=1e-4, batch_size=6, vgg_input="raw").resolve()
+    assert (explicit.lr_g, explicit.batch_size, explicit.vgg_input) == (1e-4, 6, "raw")
+
+
+def test_paper_profile_pconv_gets_its_second_stage():
+    config = TrainConfig(method="pconv", profile="paper").resolve()
+    config.resolve_steps(images=100)
+    assert config.steps == 1042  # ceil(500 epochs · 100 images / global batch 48)
+    assert config.finetune_steps == 521
+    mini = TrainConfig(method="pconv").resolve()
+    mini.resolve_steps(images=100)
+    assert (mini.steps, mini.finetune_steps) == (1500, 375)
+    lbam = TrainConfig(method="lbam", profile="paper").resolve()
+    lbam.resolve_steps(images=100)
+    assert lbam.finetune_steps == 0
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"objective": "lbam_papr"}, "lbam_paper, lbam_official, pconv_paper, pconv_community"),
+        ({"objective": "pconv_paper"}, "not an objective of lbam"),
+        ({"variant": "offical"}, "official, paper"),
+        ({"vgg_input": "bgr"}, "raw, imagenet"),
+        ({"d_update": "old"}, "recompute, legacy"),
+    ],
+)
+def test_unknown_training_options_are_refused_with_the_list(options, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(method="lbam", **options).resolve()
+
+
+def test_cli_refuses_an_unknown_objective(tmp_path, capsys):
+    assert train_main([*TINY_CLI, "--objective", "lbam_papr", "--out", str(tmp_path / "x")]) == 2
+    assert "lbam_papr" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_global_batch_is_split_across_ranks_and_recorded(tmp_path):
+    config = TrainConfig(batch_size=48).resolve()
+    assert config.split_batch(4) == 12 and (config.world_size, config.rank_batch_size) == (4, 12)
+    with pytest.raises(ValueError, match="--batch-size 6 .* 4 ranks"):
+        TrainConfig(batch_size=6).resolve().split_batch(4)
+    run = trainer(tmp_path, steps=1, checkpoint_every=1, batch_size=2, d_update="legacy")
+    image, _ = next(iter(run.loader()))
+    assert image.shape[0] == 2
+    run.run(progress=False)
+    recorded = torch.load(tmp_path / "run" / CHECKPOINT, weights_only=True)["train_config"]
+    assert (recorded["batch_size"], recorded["world_size"], recorded["rank_batch_size"]) == (2, 1, 2)
+    assert (recorded["d_update"], recorded["vgg_input"], recorded["objective"]) == (
+        "legacy",
+        "raw",
+        "lbam_official",
+    )
