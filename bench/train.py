@@ -74,10 +74,10 @@ def check_training_arguments(config: TrainConfig) -> None:
         "seed",
         "workers",
     ):
-        if getattr(config, name) < 0:
+        if getattr(config, name) is not None and getattr(config, name) < 0:  # None: resolved later
             raise TrainingError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(config, name)}")
     for name in ("lr_g", "lr_d", "finetune_lr", "width"):
-        if not getattr(config, name) >= 0:  # also refuses NaN
+        if getattr(config, name) is not None and not getattr(config, name) >= 0:  # also refuses NaN
             raise TrainingError(f"--{name.replace('_', '-')} must be positive, got {getattr(config, name)}")
     if config.device.startswith("cuda") and not torch.cuda.is_available():
         raise TrainingError(f"--device {config.device}: no CUDA device is available here; use --device cpu")
@@ -119,7 +119,7 @@ def resolve_vgg(config: TrainConfig) -> losses.VGG16Features | None:
 class Trainer:
     def __init__(self, config: TrainConfig) -> None:
         self.config = config.resolve()
-        check_training_arguments(config)
+        check_training_arguments(self.config)
         device = config.device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
