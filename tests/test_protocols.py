@@ -95,6 +95,13 @@ def test_sensitivity_is_release_minus_per_image(three_pairs):
     assert rows["psnr"]["shift"] < 0
 
 
+def test_runs_stored_without_the_release_inputs_have_no_release_cells(three_pairs):
+    old = three_pairs[three_pairs.metric.isin(("psnr", "ssim", "l1"))]
+    assert protocols.release_means(old).empty
+    summary = protocols.summary_frame(old)
+    assert set(summary.protocol) == {"per-image"} and len(summary) == 3
+
+
 def test_unknown_protocol_is_refused(three_pairs):
     with pytest.raises(ValueError, match="per-image"):
         protocols.protocol_means(three_pairs, "paper")
