@@ -62,8 +62,9 @@ def release_means(
 ) -> pd.DataFrame:
     """The `release` protocol's cells, in bucket_means' layout (count: pairs; the interval: a
     bootstrap over the batch values, NaN below two batches)."""
-    wanted = scores[scores.metric.isin(("mse", "ssim_release", "l1"))]
-    if wanted.empty:
+    needed = ("mse", "ssim_release", "l1")
+    wanted = scores[scores.metric.isin(needed)]
+    if set(wanted.metric) != set(needed):  # run folders from before the release protocol
         return pd.DataFrame(columns=MEANS_COLUMNS)
     order = pair_order(scores) if order is None else order
     wide = wanted.assign(rank=order.loc[wanted.index]).pivot_table(

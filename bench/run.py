@@ -33,8 +33,9 @@ from bench.run_folder import (
     read_stored_run,
 )
 from bench.summary import summary_table
-from datasets import DataNotFoundError, load_test_set
+from datasets import DataNotFoundError, TestSet, load_test_set
 from datasets.masks import GENERATORS, MaskError, MaskSet, bucketed_mask_set, load_mask_folder
+from datasets.release_crop import load_release_test_set
 from methods import released
 
 EXIT_BAD_INPUT = 2
@@ -45,7 +46,7 @@ class RunError(ValueError):
 
 
 # Settings that must be equal for a run folder to be resumed (methods may be added).
-RESUMABLE_KEYS = ("dataset", "masks", "masks_per_bucket", "size", "seed", "protocol")
+RESUMABLE_KEYS = ("dataset", "masks", "masks_per_bucket", "size", "seed", "protocol", "test_crop")
 
 
 @dataclass
@@ -65,6 +66,7 @@ class RunConfig:
     method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     allow_untrained: bool = False
     batch_size: int = 1  # latency is measured at batch 1 unless this is raised
+    test_crop: str = "centre"  # or "release": datasets/release_crop.py
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -141,6 +143,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="how pairs become a table cell: per-image means (default) or the LBAM release's test "
         "script (batches of 16, pooled MSE, its SSIM); summary.csv holds both",
     )
+    parser.add_argument(
+        "--test-crop",
+        choices=["centre", "release"],
+        default="centre",
+        help="test images: short side → size, centre crop (default), or the release's pipeline "
+        "(squash to 350², crop and flip drawn from --seed)",
+    )
     parser.add_argument("--quantize-8bit", action="store_true", help="round outputs to 8 bit before scoring")
     parser.add_argument(
         "--color", choices=["rgb", "y"], default="rgb", help="score RGB (default) or BT.601 luma"
@@ -216,7 +225,14 @@ def build_config(args: argparse.Namespace) -> RunConfig:
         method_options={n: typed_options(n, o) for n, o in parse_method_options(args.option).items()},
         allow_untrained=args.allow_untrained,
         batch_size=args.batch_size,
+        test_crop=args.test_crop,
     )
+
+
+def build_test_set(config: RunConfig) -> TestSet:
+    if config.test_crop == "release":
+        return load_release_test_set(config.dataset, config.data_root, config.size, config.seed)
+    return load_test_set(config.dataset, config.data_root, config.size)
 
 
 def build_mask_set(config: RunConfig) -> MaskSet:
@@ -333,7 +349,7 @@ def run_locked(args: argparse.Namespace, config: RunConfig, run_dir: Path) -> Pa
     checkpoints_sha256 = {n: released.sha256_path(p) for n, p in config.checkpoints.items()}
     if previous:
         check_method_identity(previous, {m.name: m.describe() for m in created}, checkpoints_sha256)
-    test_set = load_test_set(config.dataset, config.data_root, config.size)
+    test_set = build_test_set(config)
     mask_set = build_mask_set(config)
     lpips_model, lpips_note = None, "computed (AlexNet, v0.1)"
     try:

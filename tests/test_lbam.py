@@ -10,7 +10,7 @@ from torch import nn
 import methods
 from methods.checkpoints import OWN_FORMAT, CheckpointError
 from methods.lbam import ABLATIONS, LBAMConfig, LBAMNet
-from methods.lbam_layers import AttentionOptions, GaussActivation, update_mask
+from methods.lbam_layers import AttentionOptions, GaussActivation, ReverseMaskConv, update_mask
 from tests.reference import layout_of, read_layout
 
 TINY = 0.0625  # 4 channels in the first layer
@@ -217,7 +217,6 @@ def test_forward_ablation_is_eq_12_with_a_reverse_map_of_ones(monkeypatch):
     full = LBAMNet(LBAMConfig("official", "full", width=TINY)).eval()
     missing, unexpected = full.load_state_dict(ablated.state_dict(), strict=False)
     assert not unexpected and all(k.startswith("reverseConv") for k in missing)
-    from methods.lbam_layers import ReverseMaskConv
 
     def ones_maps(self, reverse_mask):
         features = self.reverseMaskConv(reverse_mask)

@@ -95,6 +95,13 @@ def test_sensitivity_is_release_minus_per_image(three_pairs):
     assert rows["psnr"]["shift"] < 0
 
 
+def test_runs_stored_without_the_release_inputs_have_no_release_cells(three_pairs):
+    old = three_pairs[three_pairs.metric.isin(("psnr", "ssim", "l1"))]
+    assert protocols.release_means(old).empty
+    summary = protocols.summary_frame(old)
+    assert set(summary.protocol) == {"per-image"} and len(summary) == 3
+
+
 def test_unknown_protocol_is_refused(three_pairs):
     with pytest.raises(ValueError, match="per-image"):
         protocols.protocol_means(three_pairs, "paper")
@@ -237,3 +244,62 @@ def test_old_run_folders_without_stored_orders_keep_the_file_order(three_pairs, 
     cells = protocols.release_means(three_pairs, order, batch=2).set_index("metric")
     # batches {i2, i0} and {i1}
     assert cells.loc["psnr", "mean"] == pytest.approx((10 * math.log10(1 / 0.00505) + 30) / 2)
+
+
+def test_release_test_crop_is_a_squash_to_350_then_a_seeded_crop_and_flip():
+    from PIL import Image
+
+    from datasets.release_crop import release_test_crop
+
+    rng = np.random.default_rng(1)
+    rgb = rng.random((300, 500, 3)).astype(np.float32)
+    squashed = np.asarray(
+        Image.fromarray((rgb * 255).round().astype(np.uint8)).resize((350, 350), Image.BICUBIC)
+    )
+    views: dict[bytes, list[tuple[int, int, bool]]] = {}
+    for top in range(95):
+        for left in range(95):
+            for flip in (False, True):
+                view = squashed[top : top + 256, left : left + 256]
+                corner = (view[:, ::-1] if flip else view)[:3, :3].tobytes()
+                views.setdefault(corner, []).append((top, left, flip))
+    found = set()
+    for index in range(40):
+        crop = release_test_crop(rgb, 256, seed=0, index=index)
+        assert crop.shape == (256, 256, 3) and crop.dtype == np.uint8
+        matches = []
+        for top, left, flip in views.get(crop[:3, :3].tobytes(), []):
+            view = squashed[top : top + 256, left : left + 256]
+            if np.array_equal(view[:, ::-1] if flip else view, crop):
+                matches.append((top, left, flip))
+        assert len(matches) == 1
+        found.add(matches[0])
+        np.testing.assert_array_equal(crop, release_test_crop(rgb, 256, seed=0, index=index))
+    assert len(found) == 40 and {flip for _, _, flip in found} == {False, True}
+    assert not np.array_equal(release_test_crop(rgb, 256, 0, 0), release_test_crop(rgb, 256, 1, 0))
+
+
+def test_release_test_crop_offsets_span_0_to_load_minus_size_as_random_crop():
+    from datasets.release_crop import release_test_crop
+
+    # a 88×88 canvas (64 px: 350·64/256) whose pixel values encode their own row and column
+    rows, cols = np.meshgrid(np.arange(88), np.arange(88), indexing="ij")
+    canvas = np.stack([rows, cols, np.zeros_like(rows)], axis=-1).astype(np.float32) / 255
+    offsets = set()
+    for index in range(300):
+        crop = release_test_crop(canvas, 64, seed=0, index=index).astype(int)
+        left = min(crop[0, 0, 1], crop[0, -1, 1])  # flipped crops run right to left
+        offsets.add((int(crop[0, 0, 0]), int(left)))
+    tops, lefts = {t for t, _ in offsets}, {left for _, left in offsets}
+    assert min(tops) == min(lefts) == 0 and max(tops) == max(lefts) == 88 - 64
+
+
+def test_release_test_crop_option_is_recorded_and_part_of_the_resume_check(grey_method, tmp_path, capsys):
+    arguments = [*TINY, "--methods", "grey", "--out", str(tmp_path / "run")]
+    assert main([*arguments, "--test-crop", "release"]) == 0
+    provenance = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert provenance["config"]["test_crop"] == "release"
+    assert "squashed to 88×88" in provenance["dataset"]["description"]
+    assert provenance["dataset"]["image_ids"] == list(load_test_set("demo", None, 64).image_ids)
+    assert main(arguments) == 2
+    assert "other settings (test_crop)" in capsys.readouterr().err
