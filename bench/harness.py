@@ -12,11 +12,11 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from bench.datasets.images import TestSet
+from bench.datasets.masks import BUCKET_ORDER, MaskSet
+from bench.methods.base import Method, composite
 from bench.metrics import METRICS, MetricProtocol, score_batch
 from bench.records import LATENCY_COLUMNS, SCORE_COLUMNS, CsvAppender, completed_items
-from datasets.images import TestSet
-from datasets.masks import BUCKET_ORDER, MaskSet
-from methods.base import Method, composite
 
 
 @dataclass

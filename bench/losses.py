@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from methods.base import composite
-from methods.pconv import IMAGENET_MEAN, IMAGENET_STD
+from bench.methods.base import composite
+from bench.methods.pconv import IMAGENET_MEAN, IMAGENET_STD
 
 VGG16_FILE = "vgg16-397923af.pth"
 POOL_ENDS = (5, 10, 17)  # torchvision vgg16.features[:5] ends at pool1, [:10] pool2, [:17] pool3

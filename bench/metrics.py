@@ -23,7 +23,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from methods.base import composite, in_chunks
+from bench.methods.base import composite, in_chunks
 
 METRICS = ("psnr", "ssim", "l1", "lpips", "mse", "ssim_release")
 

@@ -23,8 +23,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-import methods
-from bench import metrics
+from bench import methods, metrics
 from bench.harness import synchronize
 from bench.records import package_versions
 
@@ -166,8 +165,8 @@ def training_step(profile: str, device: torch.device, repeats: int) -> dict[str,
 
 
 def classical(device: torch.device, repeats: int) -> list[dict[str, Any]]:
-    from datasets.demo import load_demo
-    from datasets.masks import bucketed_mask_set
+    from bench.datasets.demo import load_demo
+    from bench.datasets.masks import bucketed_mask_set
 
     image = torch.from_numpy(load_demo(256, ["chelsea"]).images[0]).permute(2, 0, 1)[None].float() / 255
     mask = torch.from_numpy(bucketed_mask_set("free_form", 1, 0, 256).masks[2])[None, None]

@@ -20,6 +20,7 @@ import jinja2
 import pandas as pd
 
 from bench import paper, report_plots
+from bench.datasets.masks import BUCKETS, bucket_label
 from bench.harness import safe_name
 from bench.protocols import protocol_means, run_order, sensitivity_rows
 from bench.records import read_json, read_latency, read_scores
@@ -32,7 +33,6 @@ from bench.report_tables import (
     table2_variants,
 )
 from bench.summary import METRIC_LABELS, TABLE_METRICS, latency_stats
-from datasets.masks import BUCKETS, bucket_label
 
 
 def copy_tree_files(source: Path, target: Path) -> None:
@@ -99,7 +99,7 @@ def comparability(provenance: dict[str, Any]) -> list[str]:
 
 
 def template_environment() -> jinja2.Environment:
-    folder = resources.files("reports").joinpath("templates")
+    folder = resources.files("bench.reports").joinpath("templates")
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(folder)),
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),

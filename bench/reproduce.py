@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench import run as bench_run
 from bench import train as bench_train
-from methods.lbam import ABLATIONS
+from bench.methods.lbam import ABLATIONS
 
 TABLE2_VARIANTS = (*ABLATIONS, "no_adv")
 

@@ -17,9 +17,13 @@ from typing import Any
 
 import torch
 
-import methods
+from bench import methods
+from bench.datasets.masks import GENERATORS, MaskError, MaskSet, bucketed_mask_set, load_mask_folder
+from bench.datasets.release_crop import load_release_test_set
+from bench.datasets.sources import DataNotFoundError, TestSet, load_test_set
 from bench.figures import save_lbam_figures
 from bench.harness import evaluate_method, safe_name, sample_pairs, save_sample_inputs, to_tensor
+from bench.methods import released
 from bench.metrics import PROTOCOLS, LpipsUnavailable, MetricProtocol, load_lpips
 from bench.protocols import write_summary
 from bench.records import git_commit, package_versions, write_json
@@ -33,10 +37,6 @@ from bench.run_folder import (
     read_stored_run,
 )
 from bench.summary import summary_table
-from datasets import DataNotFoundError, TestSet, load_test_set
-from datasets.masks import GENERATORS, MaskError, MaskSet, bucketed_mask_set, load_mask_folder
-from datasets.release_crop import load_release_test_set
-from methods import released
 
 EXIT_BAD_INPUT = 2
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from methods.registry import option_types
+from bench.methods.registry import option_types
 
 MIN_SIZE = 16  # the SSIM window is 11 px; free-form strokes need room to fall in every bucket
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.datasets.masks import BUCKET_ORDER
 from bench.records import read_scores
 from bench.statistics import bootstrap_interval
-from datasets.masks import BUCKET_ORDER
 
 TABLE_METRICS = ("psnr", "ssim", "l1")
 METRIC_LABELS = {"psnr": "PSNR (dB)", "ssim": "SSIM", "l1": "mean ℓ1 (%)", "lpips": "LPIPS"}

@@ -27,17 +27,16 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-import methods
-from bench import losses
+from bench import losses, methods
+from bench.datasets.masks import MaskError, load_mask_folder
+from bench.datasets.sources import DataNotFoundError
+from bench.datasets.training import TrainingStream, training_sources
 from bench.distributed import Distributed, average_gradients, parameter_checksum
 from bench.legacy_adam import LegacyAdam
+from bench.methods.checkpoints import OWN_FORMAT, CheckpointError, load_file
+from bench.methods.lbam_discriminator import TwoColumnDiscriminator
 from bench.records import atomic_write_text, complete_rows, git_commit, package_versions
 from bench.train_config import TrainConfig, parse_args
-from datasets import DataNotFoundError
-from datasets.masks import MaskError, load_mask_folder
-from datasets.training import TrainingStream, training_sources
-from methods.checkpoints import OWN_FORMAT, CheckpointError, load_file
-from methods.lbam_discriminator import TwoColumnDiscriminator
 
 CHECKPOINT = "checkpoint.pt"
 LOG = "train_log.csv"

@@ -8,8 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-
-from datasets.images import TestSet, test_crop
+from bench.datasets.images import TestSet, test_crop
 
 
 def _skimage(name: str, part: int | None = None) -> Callable[[], np.ndarray]:

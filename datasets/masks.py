@@ -15,9 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from bench.datasets.images import MAX_PIXELS, display_name, unique_ids
 from PIL import Image, ImageDraw
-
-from datasets.images import MAX_PIXELS, display_name, unique_ids
 
 BUCKETS: tuple[tuple[float, float], ...] = ((0.1, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5))
 MASK_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".webp")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from datasets.images import IMAGE_SUFFIXES, TestSet, crops_from_files
-from datasets.splits import DataNotFoundError, split_validation_test
+from bench.datasets.images import IMAGE_SUFFIXES, TestSet, crops_from_files
+from bench.datasets.splits import DataNotFoundError, split_validation_test
 
 CATEGORIES = (
     "apartment_building_outdoor",

@@ -12,11 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from bench.datasets.demo import DEMO_PHOTOS, demo_photo
+from bench.datasets.images import ImageReadError, TestSet, list_images, read_rgb
+from bench.datasets.splits import DataNotFoundError
 from PIL import Image
-
-from datasets.demo import DEMO_PHOTOS, demo_photo
-from datasets.images import ImageReadError, TestSet, list_images, read_rgb
-from datasets.splits import DataNotFoundError
 
 RELEASE_LOAD_SIZE = 350  # test_random_batch.py --loadSize
 
@@ -41,9 +40,9 @@ def release_test_crop(rgb: np.ndarray, size: int, seed: int, index: int) -> np.n
 
 def _sources(spec: str, data_root: str | Path | None) -> tuple[str, Path | None, list]:
     """(name, root, items): items are demo names or image paths, in the order load_test_set uses."""
-    from datasets import resolve_data_root
-    from datasets.paris import split_files
-    from datasets.places import CATEGORIES, category_files
+    from bench.datasets.paris import split_files
+    from bench.datasets.places import CATEGORIES, category_files
+    from bench.datasets.sources import resolve_data_root
 
     if spec == "demo":
         return "demo", None, list(DEMO_PHOTOS)

@@ -16,13 +16,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from bench.datasets.demo import _skimage
+from bench.datasets.images import ImageReadError, list_images, read_rgb
+from bench.datasets.masks import MaskSet, random_shape_mask
+from bench.datasets.sources import resolve_data_root
+from bench.datasets.splits import DataNotFoundError
 from torch.utils.data import Dataset
-
-from datasets import resolve_data_root
-from datasets.demo import _skimage
-from datasets.images import ImageReadError, list_images, read_rgb
-from datasets.masks import MaskSet, random_shape_mask
-from datasets.splits import DataNotFoundError
 
 # Photographs shipped inside scikit-image that are not among the demo test photos.
 DEMO_TRAIN_PHOTOS = (
@@ -70,11 +69,11 @@ def training_sources(
         folder = Path(dataset.removeprefix("folder:")).expanduser()
         files = list_images(folder) if folder.is_dir() else []
     elif dataset == "paris":
-        from datasets.paris import split_files
+        from bench.datasets.paris import split_files
 
         _, files = split_files(resolve_data_root(data_root), "train")
     elif dataset == "places":
-        from datasets.places import CATEGORIES, category_files
+        from bench.datasets.places import CATEGORIES, category_files
 
         _, per_category = category_files(resolve_data_root(data_root), "train")
         files = [path for category in CATEGORIES for path in per_category[category]]

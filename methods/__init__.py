@@ -1,8 +1,8 @@
 """Inpainting methods behind one interface; see `methods.base.Method`."""
 
-from methods import gl, lbam, opencv_fill, patchmatch, pconv  # noqa: F401  (registers the methods)
-from methods.base import Method, check_inputs, composite
-from methods.registry import MethodError, UnknownMethodError, available, create, option_names, register
+from bench.methods import gl, lbam, opencv_fill, patchmatch, pconv  # noqa: F401  (registers the methods)
+from bench.methods.base import Method, check_inputs, composite
+from bench.methods.registry import MethodError, UnknownMethodError, available, create, option_names, register
 
 __all__ = [
     "Method",

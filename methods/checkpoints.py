@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from bench.methods.registry import MethodError
 from torch import nn
-
-from methods.registry import MethodError
 
 OWN_FORMAT = "inpaint-bench"
 

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bench.methods.base import Method
+from bench.methods.registry import MethodError
 from torch import Tensor
-
-from methods.base import Method
-from methods.registry import MethodError
 
 
 def refuse_checkpoint(name: str, checkpoint: str | Path | None) -> None:

@@ -19,14 +19,13 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
+from bench.methods.base import composite
+from bench.methods.checkpoints import strict_load
+from bench.methods.gl_torch7 import completion_state, read_torch7
+from bench.methods.learned import LearnedMethod
+from bench.methods.registry import MethodError, register
+from bench.methods.released import resolve_checkpoint
 from torch import Tensor, nn
-
-from methods.base import composite
-from methods.checkpoints import strict_load
-from methods.gl_torch7 import completion_state, read_torch7
-from methods.learned import LearnedMethod
-from methods.registry import MethodError, register
-from methods.released import resolve_checkpoint
 
 POSTPROCESSING = ("none", "poisson")
 SIZE_MULTIPLE = 4  # two stride-2 convolutions, two ×2 transposed ones (inpaint.lua rounds to 4)

@@ -20,9 +20,7 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
-
-from methods.lbam_layers import (
+from bench.methods.lbam_layers import (
     OFFICIAL_CLAMPS,
     AttentionOptions,
     ForwardAttention,
@@ -30,7 +28,8 @@ from methods.lbam_layers import (
     ReverseAttention,
     update_mask,
 )
-from methods.registry import MethodError
+from bench.methods.registry import MethodError
+from torch import Tensor, nn
 
 MKLDNN = torch.ops.mkldnn
 _packed: weakref.WeakKeyDictionary[nn.Module, tuple[tuple, Tensor]] = weakref.WeakKeyDictionary()

@@ -7,10 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
-
-from methods.base import Method, in_chunks
-from methods.checkpoints import (
+from bench.methods.base import Method, in_chunks
+from bench.methods.checkpoints import (
     CheckpointError,
     check_own_layout,
     load_file,
@@ -18,6 +16,7 @@ from methods.checkpoints import (
     strict_load,
     training_summary,
 )
+from torch import Tensor, nn
 
 # images per forward at inference on the CPU: larger batches push the activations out of the caches
 # (bench.perf here, ms/img at batch 8 whole vs by two: LBAM 135 vs 117, PConv 326 vs 259)

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
-from methods.classical import PerImageUint8Method, refuse_checkpoint
-from methods.registry import MethodError, register
+from bench.methods.classical import PerImageUint8Method, refuse_checkpoint
+from bench.methods.registry import MethodError, register
 
 _FLAGS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from methods.classical import PerImageUint8Method, refuse_checkpoint
-from methods.registry import MethodError, register
+from bench.methods.classical import PerImageUint8Method, refuse_checkpoint
+from bench.methods.registry import MethodError, register
 
 
 class PatchMatch(PerImageUint8Method):

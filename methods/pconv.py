@@ -17,11 +17,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from bench.methods.checkpoints import CheckpointError, merge_options, own_checkpoint
+from bench.methods.learned import LearnedMethod, given_options, read_checkpoint
+from bench.methods.registry import MethodError, register
 from torch import Tensor, nn
-
-from methods.checkpoints import CheckpointError, merge_options, own_checkpoint
-from methods.learned import LearnedMethod, given_options, read_checkpoint
-from methods.registry import MethodError, register
 
 VARIANTS = ("paper", "community")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from methods.base import Method
+from bench.methods.base import Method
 
 _FACTORIES: dict[str, Callable[..., Method]] = {}
 

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-
-from methods.registry import MethodError
+from bench.methods.registry import MethodError
 
 GL_SOURCE = (
     "http://iizuka.cs.tsukuba.ac.jp/data/ (download_model.sh of satoshiiizuka/siggraph2017_inpainting)"

@@ -5,11 +5,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from bench.datasets import images, paris, places, sources, splits
+from bench.datasets.images import ImageReadError
 from PIL import Image
-
-import datasets
-from datasets import images, paris, places, splits
-from datasets.images import ImageReadError
 
 
 def write_photo(path: Path, size: tuple[int, int] = (80, 96), seed: int = 0) -> np.ndarray:
@@ -56,7 +54,7 @@ def test_folder_dataset_skips_bad_files_and_keeps_the_rest(tmp_path):
     write_photo(tmp_path / "tiny.png", (6, 6))
     (tmp_path / "bad.jpg").write_bytes(b"garbage")
     (tmp_path / "notes.txt").write_text("not an image")
-    test_set = datasets.load_test_set(f"folder:{tmp_path}", size=32)
+    test_set = sources.load_test_set(f"folder:{tmp_path}", size=32)
     assert test_set.image_ids == ["a", "sub/b"]
     assert test_set.images.shape == (2, 32, 32, 3)
     skipped = dict(test_set.skipped)
@@ -64,21 +62,21 @@ def test_folder_dataset_skips_bad_files_and_keeps_the_rest(tmp_path):
 
 
 def test_folder_dataset_errors_for_missing_empty_or_all_bad(tmp_path):
-    with pytest.raises(datasets.DataNotFoundError, match="does not exist"):
-        datasets.load_test_set(f"folder:{tmp_path / 'nope'}")
-    with pytest.raises(datasets.DataNotFoundError, match="holds no image"):
-        datasets.load_test_set(f"folder:{tmp_path}")
+    with pytest.raises(sources.DataNotFoundError, match="does not exist"):
+        sources.load_test_set(f"folder:{tmp_path / 'nope'}")
+    with pytest.raises(sources.DataNotFoundError, match="holds no image"):
+        sources.load_test_set(f"folder:{tmp_path}")
     (tmp_path / "bad.png").write_bytes(b"garbage")
-    with pytest.raises(datasets.DataNotFoundError, match="no usable image"):
-        datasets.load_test_set(f"folder:{tmp_path}")
+    with pytest.raises(sources.DataNotFoundError, match="no usable image"):
+        sources.load_test_set(f"folder:{tmp_path}")
 
 
 def test_demo_dataset_is_eight_distinct_real_photos():
-    test_set = datasets.load_test_set("demo", size=64)
+    test_set = sources.load_test_set("demo", size=64)
     assert len(test_set) == 8 and test_set.images.shape == (8, 64, 64, 3)
     assert len({image.tobytes() for image in test_set.images}) == 8
     assert all(image.std() > 10 for image in test_set.images)  # real content, not flat
-    assert test_set.sha256 == datasets.load_test_set("demo", size=64).sha256
+    assert test_set.sha256 == sources.load_test_set("demo", size=64).sha256
 
 
 def test_split_rule_is_deterministic_disjoint_and_stable_under_additions():
@@ -100,7 +98,7 @@ def make_paris(root: Path, train: int = 110, test: int = 3) -> None:
 
 def test_paris_protocol(tmp_path):
     make_paris(tmp_path)
-    test_set = datasets.load_test_set("paris", data_root=tmp_path, size=32)
+    test_set = sources.load_test_set("paris", data_root=tmp_path, size=32)
     assert test_set.image_ids == [f"paris_eval_gt/00{i}_im" for i in range(3)]
     _, validation = paris.split_files(tmp_path, "val")
     _, train = paris.split_files(tmp_path, "train")
@@ -109,15 +107,15 @@ def test_paris_protocol(tmp_path):
 
 def test_missing_data_root_and_data_say_what_to_do(tmp_path, monkeypatch):
     monkeypatch.delenv("BENCH_DATA_ROOT", raising=False)
-    with pytest.raises(datasets.DataNotFoundError, match="--data-root"):
-        datasets.load_test_set("paris")
-    with pytest.raises(datasets.DataNotFoundError, match="paris_eval_gt"):
-        datasets.load_test_set("paris", data_root=tmp_path)
-    with pytest.raises(datasets.DataNotFoundError, match="places365_val.txt"):
-        datasets.load_test_set("places", data_root=tmp_path)
+    with pytest.raises(sources.DataNotFoundError, match="--data-root"):
+        sources.load_test_set("paris")
+    with pytest.raises(sources.DataNotFoundError, match="paris_eval_gt"):
+        sources.load_test_set("paris", data_root=tmp_path)
+    with pytest.raises(sources.DataNotFoundError, match="places365_val.txt"):
+        sources.load_test_set("places", data_root=tmp_path)
     monkeypatch.setenv("BENCH_DATA_ROOT", str(tmp_path / "absent"))
-    with pytest.raises(datasets.DataNotFoundError, match="does not exist"):
-        datasets.load_test_set("places")
+    with pytest.raises(sources.DataNotFoundError, match="does not exist"):
+        sources.load_test_set("places")
 
 
 def test_places_folder_layout_uses_the_ten_categories_and_halves_validation(tmp_path):
@@ -127,7 +125,7 @@ def test_places_folder_layout_uses_the_ten_categories_and_halves_validation(tmp_
         for i in range(4):
             write_photo(folder / f"{category}_{i}.jpg", (40, 40), seed=c * 10 + i)
     write_photo(val / "airfield" / "x.jpg", (40, 40))  # not one of the ten
-    test_set = datasets.load_test_set("places", data_root=tmp_path, size=32)
+    test_set = sources.load_test_set("places", data_root=tmp_path, size=32)
     assert len(test_set) == 20  # 2 of 4 per category
     assert not any("airfield" in i for i in test_set.image_ids)
     _, validation = places.category_files(tmp_path, "val")
@@ -150,13 +148,13 @@ def test_places_official_file_lists(tmp_path):
             lines.append(f"{name} {c}")
     (root / "categories_places365.txt").write_text("\n".join(categories) + "\n")
     (root / "places365_val.txt").write_text("\n".join(lines) + "\n")
-    assert len(datasets.load_test_set("places", data_root=tmp_path, size=32)) == 10
+    assert len(sources.load_test_set("places", data_root=tmp_path, size=32)) == 10
 
 
 def test_places_missing_categories_are_named(tmp_path):
     write_photo(tmp_path / "val" / "beach" / "a.jpg", (40, 40))
-    with pytest.raises(datasets.DataNotFoundError, match="throne_room"):
-        datasets.load_test_set("places", data_root=tmp_path)
+    with pytest.raises(sources.DataNotFoundError, match="throne_room"):
+        sources.load_test_set("places", data_root=tmp_path)
 
 
 def test_category_key_normalises_official_names():

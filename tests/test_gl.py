@@ -9,10 +9,10 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from bench.methods import gl, released
 from torch import nn
 
-import methods
-from methods import gl, released
+from bench import methods
 from tests.torch7_writer import TorchObject, torch7_model, write_t7
 
 # Python indices of the modules that the released completionnet_places2.t7 stores as

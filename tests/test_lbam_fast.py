@@ -6,11 +6,11 @@ import copy
 
 import pytest
 import torch
+from bench.methods import lbam_fast
+from bench.methods.lbam import ABLATIONS, LBAMConfig, LBAMNet
 from torch import nn
 
-import methods
-from methods import lbam_fast
-from methods.lbam import ABLATIONS, LBAMConfig, LBAMNet
+from bench import methods
 from tests.test_lbam import TINY, inputs
 
 
@@ -100,7 +100,7 @@ def test_packed_weights_follow_a_loaded_checkpoint():
 def test_lbam_predict_uses_the_fast_kernels_only_for_inference(monkeypatch):
     calls = []
     real = lbam_fast.fast_forward
-    monkeypatch.setattr("methods.lbam.fast_forward", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr("bench.methods.lbam.fast_forward", lambda *a: calls.append(1) or real(*a))
     torch.manual_seed(0)
     method = methods.create("lbam", width=TINY)
     image, mask = inputs()

@@ -2,10 +2,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from bench.datasets import masks
+from bench.datasets.masks import MaskError
 from PIL import Image
-
-from datasets import masks
-from datasets.masks import MaskError
 
 
 @pytest.mark.parametrize("name", list(masks.GENERATORS))

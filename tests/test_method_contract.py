@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-import methods
+from bench import methods
 
 # Small, fast instances; every option given here must be recorded as given.
 TINY: dict[str, dict[str, object]] = {

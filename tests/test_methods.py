@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from bench.methods.base import check_inputs, composite
 
-import methods
-from methods.base import check_inputs, composite
+from bench import methods
 
 CLASSICAL = ["telea", "ns", "patchmatch"]
 
@@ -109,7 +109,7 @@ def test_learned_methods_refuse_a_missing_checkpoint(name, tmp_path):
 @pytest.mark.parametrize("name", LEARNED)
 def test_learned_methods_split_cpu_batches_without_changing_outputs(name, monkeypatch):
     """At inference on the CPU a batch goes through CPU_BATCH images at a time; training keeps it whole."""
-    from methods import learned
+    from bench.methods import learned
 
     calls = []
     torch.manual_seed(0)

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from bench.methods.checkpoints import CheckpointError
+from bench.methods.pconv import IMAGENET_MEAN, IMAGENET_STD, PartialConv, PConvConfig, PConvUNet
 from torch import nn
 
-import methods
-from methods.checkpoints import CheckpointError
-from methods.pconv import IMAGENET_MEAN, IMAGENET_STD, PartialConv, PConvConfig, PConvUNet
+from bench import methods
 from tests.reference import layout_of, read_layout
 
 TINY = 0.0625

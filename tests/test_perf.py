@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-import methods
-from bench import perf
+from bench import methods, perf
 from tests.test_lbam import TINY
 
 

@@ -12,6 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from bench.datasets.masks import bucketed_mask_set
+from bench.datasets.sources import load_test_set
+from bench.methods.base import Method
+from bench.methods.registry import _FACTORIES
 from scipy import ndimage
 from skimage.color import rgb2ycbcr
 from skimage.metrics import peak_signal_noise_ratio
@@ -19,10 +23,6 @@ from skimage.metrics import peak_signal_noise_ratio
 from bench import protocols
 from bench.metrics import mean_squared_error, release_ssim
 from bench.run import main
-from datasets import load_test_set
-from datasets.masks import bucketed_mask_set
-from methods.base import Method
-from methods.registry import _FACTORIES
 
 TINY = ["--size", "64", "--masks-per-bucket", "1", "--no-progress", "--report", ""]
 A, B = "(0.1, 0.2]", "(0.2, 0.3]"
@@ -247,9 +247,8 @@ def test_old_run_folders_without_stored_orders_keep_the_file_order(three_pairs, 
 
 
 def test_release_test_crop_is_a_squash_to_350_then_a_seeded_crop_and_flip():
+    from bench.datasets.release_crop import release_test_crop
     from PIL import Image
-
-    from datasets.release_crop import release_test_crop
 
     rng = np.random.default_rng(1)
     rgb = rng.random((300, 500, 3)).astype(np.float32)
@@ -280,7 +279,7 @@ def test_release_test_crop_is_a_squash_to_350_then_a_seeded_crop_and_flip():
 
 
 def test_release_test_crop_offsets_span_0_to_load_minus_size_as_random_crop():
-    from datasets.release_crop import release_test_crop
+    from bench.datasets.release_crop import release_test_crop
 
     # a 88×88 canvas (64 px: 350·64/256) whose pixel values encode their own row and column
     rows, cols = np.meshgrid(np.arange(88), np.arange(88), indexing="ij")

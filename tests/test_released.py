@@ -7,9 +7,9 @@ import hashlib
 
 import pytest
 import torch
+from bench.methods import released
 
-import methods
-from methods import released
+from bench import methods
 from tests.test_gl import DILATED, PLACES2_MEAN, hand_built_network
 from tests.torch7_writer import torch7_model, write_t7
 

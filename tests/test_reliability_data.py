@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bench.datasets import images as images_module
+from bench.datasets.images import ImageReadError, read_rgb, unique_ids
+from bench.datasets.masks import load_mask_folder, read_mask_file
+from bench.datasets.sources import DataNotFoundError, load_test_set
 from PIL import Image, ImageOps
 
-from datasets import DataNotFoundError, load_test_set
-from datasets import images as images_module
-from datasets.images import ImageReadError, read_rgb, unique_ids
-from datasets.masks import load_mask_folder, read_mask_file
 from tests.reliability_fixtures import hole_columns, mask_folder, photo_folder, write_photo
 
 

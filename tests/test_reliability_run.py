@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from bench.methods.checkpoints import OWN_FORMAT
 from PIL import Image
 
 from bench import records, report
@@ -25,7 +26,6 @@ from bench.records import completed_items, read_scores
 from bench.run import choose_run_dir
 from bench.run_folder import RunFolderError, check_method_identity, lock_run_folder
 from bench.summary import bucket_means
-from methods.checkpoints import OWN_FORMAT
 from tests.reliability_fixtures import mask_folder, one_line_error, photo_folder, run_cli, write_photo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -229,7 +229,7 @@ def test_out_of_bucket_masks_are_listed_and_short_buckets_refused(tmp_path, phot
 
 
 def own_checkpoint(path: Path, **changes) -> str:
-    import methods
+    from bench import methods
 
     lbam = methods.create("lbam", width=0.0625)
     data = {

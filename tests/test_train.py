@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from bench.methods.lbam import ABLATIONS
 from torch import nn
 
 from bench import losses
 from bench.train import CHECKPOINT, LOG, Trainer, TrainingError
 from bench.train import main as train_main
 from bench.train_config import TrainConfig
-from methods.lbam import ABLATIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"width": 0.0625, "size": 128, "resize_short": 144, "batch_size": 2, "device": "cpu"}
@@ -210,10 +210,9 @@ def test_training_uses_vgg_terms_when_the_weights_are_in_the_torch_cache(tmp_pat
 
 def test_training_stream_is_deterministic_and_mixes_folder_masks(tmp_path):
     import numpy as np
+    from bench.datasets.masks import load_mask_folder
+    from bench.datasets.training import TrainingStream, training_sources
     from PIL import Image
-
-    from datasets.masks import load_mask_folder
-    from datasets.training import TrainingStream, training_sources
 
     hole = np.zeros((128, 128), np.uint8)
     hole[:, :100] = 255  # 78 % hole: outside the test buckets, still a training mask
