@@ -1,6 +1,6 @@
 """Inpainting methods behind one interface; see `methods.base.Method`."""
 
-from methods import lbam, opencv_fill, patchmatch, pconv  # noqa: F401  (registers the methods)
+from methods import ca, lbam, opencv_fill, patchmatch, pconv  # noqa: F401  (registers the methods)
 from methods.base import Method, check_inputs, composite
 from methods.registry import MethodError, UnknownMethodError, available, create, option_names, register
 
