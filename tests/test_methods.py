@@ -83,7 +83,7 @@ def test_batch_is_processed_per_image():
     torch.testing.assert_close(out[1:], fill.inpaint(image.flip(-1), mask.flip(-1)))
 
 
-@pytest.mark.parametrize("name", ["lbam", "pconv"])
+@pytest.mark.parametrize("name", ["lbam", "pconv", "ca"])
 def test_learned_methods_split_cpu_batches_without_changing_outputs(name, monkeypatch):
     """At inference on the CPU a batch goes through CPU_BATCH images at a time; training keeps it whole."""
     from methods import learned
