@@ -70,9 +70,10 @@ def diagonal_sums(scores: np.ndarray) -> np.ndarray:
 
 
 def attention_by_loops(
-    f: np.ndarray, b: np.ndarray, hole: np.ndarray, scale: float, fuse: bool
+    f: np.ndarray, b: np.ndarray, hole: np.ndarray, scale: float, fuse: bool, reading: str = "release"
 ) -> np.ndarray:
-    """The v1.0.0 contextual attention written out position by position (C×H×W, rate 2, 3×3)."""
+    """The v1.0.0 contextual attention written out position by position (C×H×W, rate 2, 3×3);
+    reading="paper": cosine similarity (Eq. 1) and a softmax over background patches only (Eq. 2)."""
     channels, height, width = f.shape
     h, w = height // 2, width // 2
     rows, cols = nearest_indices(height, h), nearest_indices(width, w)
@@ -85,7 +86,10 @@ def attention_by_loops(
             patch = patch / max(np.sqrt((patch**2).sum()), 1e-4)
             for i in range(h):
                 for j in range(w):
-                    scores[i, j, p, q] = (fs[:, i : i + 3, j : j + 3] * patch).sum()
+                    foreground = fs[:, i : i + 3, j : j + 3]
+                    if reading == "paper":
+                        foreground = foreground / max(np.sqrt((foreground**2).sum()), 1e-4)
+                    scores[i, j, p, q] = (foreground * patch).sum()
     if fuse:
         scores = diagonal_sums(scores.reshape(h * w, h * w)).reshape(h, w, h, w)
         scores = diagonal_sums(scores.transpose(1, 0, 3, 2).reshape(w * h, w * h))
@@ -93,6 +97,8 @@ def attention_by_loops(
     valid = np.array([[hs[0, p : p + 3, q : q + 3].max() == 0 for q in range(w)] for p in range(h)], float)
     logits = scores * valid * scale
     weights = np.exp(logits - logits.max(axis=(2, 3), keepdims=True))
+    if reading == "paper":
+        weights = weights * valid  # masked patches leave the denominator
     weights = weights / weights.sum(axis=(2, 3), keepdims=True) * valid
     padded_b = np.pad(b, ((0, 0), (1, 1), (1, 1)))
     out = np.zeros((channels, height + 2, width + 2))
@@ -105,17 +111,17 @@ def attention_by_loops(
     return out[:, 1:-1, 1:-1] / 4
 
 
-@pytest.mark.parametrize("fuse", [True, False])
-def test_contextual_attention_equals_the_loops(fuse):
+@pytest.mark.parametrize(("fuse", "reading"), [(True, "release"), (False, "release"), (True, "paper")])
+def test_contextual_attention_equals_the_loops(fuse, reading):
     generator = torch.Generator().manual_seed(0)
     f, b = torch.randn(2, 2, 3, 12, 12, generator=generator)
     hole = torch.zeros(2, 1, 12, 12)
     hole[0, :, 2:7, 3:9] = 1
     hole[1, :, 6:12, 0:5] = 1
-    ours = contextual_attention(f, b, hole, fuse=fuse).double().numpy()
+    ours = contextual_attention(f, b, hole, fuse=fuse, reading=reading).double().numpy()
     for i in range(2):  # each image with its own mask
         f_i, b_i = f[i].double().numpy(), b[i].double().numpy()
-        expected = attention_by_loops(f_i, b_i, hole[i].numpy(), 10.0, fuse)
+        expected = attention_by_loops(f_i, b_i, hole[i].numpy(), 10.0, fuse, reading)
         np.testing.assert_allclose(ours[i], expected, rtol=0, atol=1e-5)
 
 
@@ -129,9 +135,23 @@ def test_attention_without_hole_reconstructs_the_background():
     torch.testing.assert_close(out, b * coverage[:, None] * coverage[None, :], rtol=0, atol=1e-5)
 
 
-def test_attention_over_an_image_that_is_all_hole_is_zero():
+@pytest.mark.parametrize("reading", ["release", "paper"])
+def test_attention_over_an_image_that_is_all_hole_is_zero(reading):
     f = torch.randn(1, 4, 8, 8)
-    assert torch.equal(contextual_attention(f, f, torch.ones(1, 1, 8, 8)), torch.zeros(1, 4, 8, 8))
+    out = contextual_attention(f, f, torch.ones(1, 1, 8, 8), reading=reading)
+    assert torch.equal(out, torch.zeros(1, 4, 8, 8))
+
+
+def test_only_the_paper_reading_ignores_the_foregrounds_scale():
+    """Eq. 1 normalises both patches; the release divides by the background patch's norm only."""
+    generator = torch.Generator().manual_seed(2)
+    f, b = torch.randn(2, 1, 3, 16, 16, generator=generator)
+    hole = torch.zeros(1, 1, 16, 16)
+    hole[..., 4:10, 4:12] = 1
+    for reading, invariant in (("paper", True), ("release", False)):
+        once = contextual_attention(f, b, hole, reading=reading)
+        scaled = contextual_attention(3 * f, b, hole, reading=reading)
+        assert torch.allclose(once, scaled, atol=1e-5) == invariant, reading
 
 
 def test_network_variables_are_the_releases():
@@ -241,3 +261,12 @@ def test_network_equals_the_same_maths_in_tensorflow_ops():
     assert float(tf_refined.std()) > 0.2  # the comparison is not between near-constant maps
     assert np.abs(coarse.permute(0, 2, 3, 1).numpy() - tf_coarse).max() <= 1e-4
     assert np.abs(refined.permute(0, 2, 3, 1).numpy() - tf_refined).max() <= 1e-4
+
+
+def test_options_are_checked_and_recorded():
+    with pytest.raises(methods.MethodError, match=r"attention must be one of \('release', 'paper'\)"):
+        methods.create("ca", attention="cosine")
+    with pytest.raises(methods.MethodError, match="width must give 2 to 128 channels"):
+        methods.create("ca", width=0.01)
+    options = methods.create("ca", width=0.0625, attention="paper").options()
+    assert options["width"] == 0.0625 and options["attention"] == "paper" and options["trained"] is False

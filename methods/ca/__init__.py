@@ -31,11 +31,17 @@ GENERATOR_SCOPE = "inpaint_net/"
 OPTIMIZER_SLOTS = ("Adam", "Adam_1", "Momentum", "RMSProp", "RMSProp_1", "ExponentialMovingAverage")
 
 
+READINGS = ("release", "paper")
+
+
 @dataclass(frozen=True)
 class CAConfig:
     width: float = 1.0  # cnum = round(32·width); the released weights need 1.0
+    attention: str = "release"  # or "paper": Eqs. 1–2 as printed (see methods.ca.ops)
 
     def __post_init__(self) -> None:
+        if self.attention not in READINGS:
+            raise MethodError(f"ca: attention must be one of {READINGS}, got {self.attention!r}")
         if not 2 <= round(CHANNELS * self.width) <= 4 * CHANNELS:
             raise MethodError(f"ca: width must give 2 to 128 channels (32·width), got {self.width}")
 
@@ -80,7 +86,7 @@ class CA(LearnedMethod):
     size_multiple = SIZE_MULTIPLE
 
     def __init__(self, config: CAConfig, device: str = "cpu") -> None:
-        super().__init__(config, DeepFillV1(round(CHANNELS * config.width)), device)
+        super().__init__(config, DeepFillV1(round(CHANNELS * config.width), config.attention), device)
         self.ignored_variables = 0
 
     def network_inputs(self, image: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -102,8 +108,10 @@ class CA(LearnedMethod):
 
 
 @register("ca")
-def create_ca(device: str = "cpu", checkpoint: str | Path | None = None, width: float = 1.0) -> CA:
-    method = CA(CAConfig(width=width), device)
+def create_ca(
+    device: str = "cpu", checkpoint: str | Path | None = None, width: float = 1.0, attention: str = "release"
+) -> CA:
+    method = CA(CAConfig(width=width, attention=attention), device)
     if checkpoint is not None:
         try:
             method.load_bundle(checkpoint)

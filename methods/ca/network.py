@@ -95,9 +95,10 @@ class DeepFillV1(nn.Module):
     """stages(x, hole) → (coarse x1, refined x2), both N×3×H×W in [−1, 1], channels as fed (BGR for
     the released weights); forward gives x2. x: N×3×H×W in [−1, 1], holes zeroed; hole: 1 = missing."""
 
-    def __init__(self, channels: int = CHANNELS) -> None:
+    def __init__(self, channels: int = CHANNELS, attention: str = "release") -> None:
         super().__init__()
         self.channels = channels
+        self.attention = attention
         self.layers = nn.ModuleDict()
         self.sequences: dict[str, list[str]] = {}
         for key, layers, width_in in (
@@ -125,7 +126,7 @@ class DeepFillV1(nn.Module):
         hallucinated = self.run("hallucination", x_now)
         features = self.run("attention_in", x_now)
         hole_small = resize_nearest(hole, *features.shape[-2:])  # resize_mask_like(mask, x)
-        attended = contextual_attention(features, features, hole_small, ksize=3, rate=2)
+        attended = contextual_attention(features, features, hole_small, 3, 2, reading=self.attention)
         attended = self.run("attention_out", attended)
         refined = self.run("refine", torch.cat([hallucinated, attended], 1)).clamp(-1, 1)
         return coarse, refined

@@ -82,6 +82,7 @@ def contextual_attention(
     fuse_k: int = 3,
     softmax_scale: float = 10.0,
     fuse: bool = True,
+    reading: str = "release",
 ) -> Tensor:
     """v1.0.0 `contextual_attention(f, b, mask, ksize, stride=1, rate, fuse_k, softmax_scale, fuse)`.
 
@@ -93,6 +94,8 @@ def contextual_attention(
     the release. Pasting: transposed convolution with stride rate, divided by 4 (as written, for
     any rate). The release shares one mask across the batch; here each image uses its own mask,
     which is what the release computes for that image alone.
+    reading="paper": Eq. 1 as printed, the cosine similarity (foreground patches normalised too),
+    and Eq. 2's softmax over the background only (hole patches get no share of the denominator).
     """
     height, width = f.shape[-2:]
     small_f = resize_nearest(f, int(height / rate), int(width / rate))
@@ -107,12 +110,20 @@ def contextual_attention(
         raw = extract_patches(b[i], 2 * rate, rate)  # L×C×2r×2r
         patches = extract_patches(small_b[i], ksize, 1)  # L×C×k×k
         norms = patches.square().sum(dim=(1, 2, 3), keepdim=True).sqrt().clamp_min(1e-4)
-        scores = F.conv2d(pad_same(small_f[i : i + 1], ksize), patches / norms)[0]  # L×fh×fw
+        padded_f = pad_same(small_f[i : i + 1], ksize)
+        scores = F.conv2d(padded_f, patches / norms)[0]  # L×fh×fw
+        if reading == "paper":
+            f_norms = F.conv2d(padded_f.square().sum(1, keepdim=True), ones).sqrt().clamp_min(1e-4)
+            scores = scores / f_norms[0]
         scores = scores.permute(1, 2, 0).reshape(fh * fw, bh * bw)
         if fuse:
             scores = fuse_scores(scores, fh, fw, bh, bw, fuse_k)
         mm = (hole_in_patch[i].reshape(1, bh * bw) == 0).to(scores.dtype)
-        attention = torch.softmax(scores * mm * softmax_scale, dim=1) * mm
+        if reading == "paper":
+            logits = (scores * softmax_scale).masked_fill(mm == 0, float("-inf"))
+            attention = torch.softmax(logits, dim=1).nan_to_num(0.0)  # no background at all: zeros
+        else:
+            attention = torch.softmax(scores * mm * softmax_scale, dim=1) * mm
         attention = attention.T.reshape(1, bh * bw, fh, fw)
         pasted = F.conv_transpose2d(attention, raw, stride=rate)
         top, _ = same_padding(height, 2 * rate, rate)
