@@ -175,6 +175,7 @@ def test_official_names_load_strictly_and_transpose(tmp_path):
     write_bundle(tmp_path / "snap-0", tensors | extras)
     method = methods.create("ca", checkpoint=tmp_path)
     assert method.trained and method.ignored_variables == 3
+    assert "rectangular holes" in method.describe()["training"]["holes"]
     layers = method.net.layers
     conv13 = tensors["inpaint_net/conv13_upsample/conv13_upsample_conv/kernel"]
     assert np.array_equal(layers["conv13_upsample"].weight.detach().numpy(), conv13.transpose(3, 2, 0, 1))

@@ -28,6 +28,10 @@ from methods.tf_bundle import Bundle, BundleError
 
 SIZE_MULTIPLE = 8  # three stride-2 levels: two convolutions and the attention's rate 2
 GENERATOR_SCOPE = "inpaint_net/"
+TRAINING_HOLES = (
+    "rectangular holes of 96-128 px at 256x256 (v1.0.0 inpaint.yml: HEIGHT/WIDTH 128, MAX_DELTA 32); "
+    "the CA paper evaluates a centred H/2 x W/2 hole, not irregular masks"
+)
 OPTIMIZER_SLOTS = ("Adam", "Adam_1", "Momentum", "RMSProp", "RMSProp_1", "ExponentialMovingAverage")
 
 
@@ -104,6 +108,11 @@ class CA(LearnedMethod):
         strict_load(self.net, state, bundle.index.name)
         self.trained, self.checkpoint_kind = True, "deepfill-v1-tf"
         self.ignored_variables = len(ignored)
+        self.training = {
+            "release": "generative_inpainting v1.0.0 (TensorFlow, CC BY-NC 4.0)",
+            "checkpoint": bundle.index.parent.name + "/" + bundle.index.name,
+            "holes": TRAINING_HOLES,
+        }
         self.net.to(self.device)
 
 
