@@ -271,3 +271,27 @@ def test_options_are_checked_and_recorded():
         methods.create("ca", width=0.01)
     options = methods.create("ca", width=0.0625, attention="paper").options()
     assert options["width"] == 0.0625 and options["attention"] == "paper" and options["trained"] is False
+
+
+def test_bench_run_takes_the_index_and_records_the_release(tmp_path):
+    import json
+
+    import cv2
+
+    from bench.run import main
+
+    (tmp_path / "release_places2_256").mkdir()
+    index = write_bundle(tmp_path / "release_places2_256" / "snap-0", random_tensors(5))
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        cv2.imwrite(str(photos / f"{i}.png"), rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    argv = ["--methods", "ca", "--checkpoint", f"ca={index}", "--dataset", f"folder:{photos}", "--size", "64"]
+    out = ["--masks-per-bucket", "1", "--no-progress", "--out", str(tmp_path / "run"), "--report", ""]
+    assert main(argv + out) == 0
+    provenance = json.loads((tmp_path / "run" / "run.json").read_text())
+    described = provenance["methods"]["ca"]
+    assert described["options"]["trained"] is True
+    assert described["training"]["checkpoint"] == "release_places2_256/snap-0.index"
+    assert "rectangular holes" in described["training"]["holes"]
