@@ -276,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
                 ("lbam", {"variant": "official"}),
                 ("lbam", {"variant": "paper"}),
                 ("pconv", {"variant": "paper"}),
+                ("ca", {}),
             )
         ]
         for row in results["learned"]:
@@ -300,6 +301,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"{'':>16} compiled first call (compiles): {row['first_call_ms_compiled'] / 1000:.1f} s"
                 )
+        ms = {(row["method"], row.get("variant")): row["ms_batch1"] for row in results["learned"]}
+        ratio = ms[("ca", None)] / ms[("lbam", "official")]
+        results["ca_over_lbam_batch1"] = ratio
+        print(f"CA / LBAM (official) time at batch 1: {ratio:.2f} (the LBAM paper: LBAM about 5x faster)")
     if "training" not in skip:
         results["training"] = [training_step(p, device, max(2, args.repeats // 2)) for p in ("mini", "paper")]
         for row in results["training"]:

@@ -1,6 +1,6 @@
 """Inpainting methods behind one interface; see `methods.base.Method`."""
 
-from bench.methods import gl, lbam, opencv_fill, patchmatch, pconv  # noqa: F401  (registers the methods)
+from bench.methods import ca, gl, lbam, opencv_fill, patchmatch, pconv  # noqa: F401  (registers the methods)
 from bench.methods.base import Method, check_inputs, composite
 from bench.methods.registry import MethodError, UnknownMethodError, available, create, option_names, register
 

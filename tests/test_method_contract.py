@@ -18,6 +18,7 @@ TINY: dict[str, dict[str, object]] = {
     "lbam": {"width": 0.0625},
     "pconv": {"width": 0.0625},
     "gl": {"width": 0.0625, "postprocess": "poisson"},
+    "ca": {"width": 0.0625},
 }
 SIZE = 128  # divisible by every method's size multiple
 

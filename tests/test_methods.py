@@ -83,7 +83,7 @@ def test_batch_is_processed_per_image():
     torch.testing.assert_close(out[1:], fill.inpaint(image.flip(-1), mask.flip(-1)))
 
 
-LEARNED = ["lbam", "pconv", "gl"]
+LEARNED = ["lbam", "pconv", "gl", "ca"]
 
 
 @pytest.mark.parametrize("name", LEARNED)
