@@ -13,7 +13,7 @@ import matplotlib
 import numpy as np
 from torch import Tensor
 
-from bench.harness import safe_name
+from bench.core.files import safe_name
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,10 +11,12 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from bench.core.files import safe_name
+from bench.core.vocabulary import BUCKET_ORDER, METRICS, MetricProtocol
 from bench.datasets.images import TestSet
-from bench.datasets.masks import BUCKET_ORDER, MaskSet
+from bench.datasets.masks import MaskSet
 from bench.methods.base import Method, composite
-from bench.metrics import METRICS, MetricProtocol, score_batch
+from bench.metrics import score_batch
 from bench.records import LATENCY_COLUMNS, SCORE_COLUMNS, CsvAppender, completed_items
 
 
@@ -41,10 +42,6 @@ def sample_pairs(test_set: TestSet, mask_set: MaskSet, per_bucket: int) -> list[
         for j in range(min(per_bucket, len(test_set))):
             chosen.append(Pair((order * per_bucket + j) % len(test_set), masks[0]))
     return chosen
-
-
-def safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)
 
 
 def to_tensor(image: np.ndarray, mask: np.ndarray, device: torch.device) -> tuple[torch.Tensor, ...]:

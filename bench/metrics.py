@@ -15,35 +15,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
 
 import torch
 from torch import Tensor
 
+from bench.core.vocabulary import MetricProtocol
 from bench.methods.base import composite, in_chunks
-
-METRICS = ("psnr", "ssim", "l1", "lpips", "mse", "ssim_release")
-
-
-PROTOCOLS = ("per-image", "release")
-
-
-@dataclass(frozen=True)
-class MetricProtocol:
-    """How images are scored; stored with every result because each choice moves the numbers.
-    `name`: how per-pair values become a Table 1 cell (bench/protocols.py); every run stores what
-    both protocols need, `name` chooses the one the tables show."""
-
-    target: Literal["composite", "raw"] = "composite"  # official test script: composite
-    quantize_8bit: bool = False  # official test script: floats, no rounding
-    color: Literal["rgb", "y"] = "rgb"  # official test script: RGB
-    name: Literal["per-image", "release"] = "per-image"
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def to_luma(image: Tensor) -> Tensor:

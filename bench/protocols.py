@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.datasets.masks import BUCKET_ORDER
-from bench.metrics import PROTOCOLS
-from bench.records import atomic_write_text, read_json, read_scores
+from bench.core.files import atomic_write_text, read_json
+from bench.core.vocabulary import BUCKET_ORDER, PROTOCOLS, TABLE_METRICS
+from bench.records import read_scores
 from bench.statistics import bootstrap_interval
-from bench.summary import TABLE_METRICS, bucket_means
+from bench.summary import bucket_means
 
 RELEASE_BATCH = 16  # test_random_batch.py's --batchSize default
 SUMMARY_COLUMNS = ("method", "bucket", "metric", "protocol", "value", "n", "ci_low", "ci_high")

@@ -4,13 +4,9 @@ run.json (provenance). Appends are flushed per item; resuming drops incomplete i
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
-import json
-import os
 import platform
 import subprocess
-import tempfile
 from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
@@ -18,7 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from bench.metrics import METRICS
+from bench.core.files import atomic_write_text
+from bench.core.vocabulary import METRICS
 
 SCORE_COLUMNS = ("method", "dataset", "image_id", "mask_id", "bucket", "hole_ratio", "metric", "value")
 LATENCY_COLUMNS = ("method", "image_id", "mask_id", "ms", "device")
@@ -35,41 +32,6 @@ PACKAGES = (
     "pillow",
     "inpaint-bench",
 )
-
-
-def process_umask() -> int:
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return umask
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder and rename, so readers never see half. The file
-    gets the mode a plain open() would give (the temporary file is owner-only)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, delete=False, suffix=".tmp", newline="", errors="surrogateescape"
-    ) as handle:
-        handle.write(text)
-        temporary = Path(handle.name)
-    os.chmod(temporary, 0o666 & ~process_umask())
-    os.replace(temporary, path)
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text())
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def package_versions() -> dict[str, str]:

@@ -20,10 +20,10 @@ import jinja2
 import pandas as pd
 
 from bench import paper, report_plots
-from bench.datasets.masks import BUCKETS, bucket_label
-from bench.harness import safe_name
+from bench.core.files import read_json, safe_name
+from bench.core.vocabulary import BUCKETS, METRIC_LABELS, TABLE_METRICS, bucket_label
 from bench.protocols import protocol_means, run_order, sensitivity_rows
-from bench.records import read_json, read_latency, read_scores
+from bench.records import read_latency, read_scores
 from bench.report_tables import (
     PROTOCOL_DESCRIPTIONS,
     paired_rows,
@@ -32,7 +32,7 @@ from bench.report_tables import (
     table2_rows,
     table2_variants,
 )
-from bench.summary import METRIC_LABELS, TABLE_METRICS, latency_stats
+from bench.summary import latency_stats
 
 
 def copy_tree_files(source: Path, target: Path) -> None:

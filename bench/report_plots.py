@@ -7,7 +7,7 @@ from pathlib import Path
 import matplotlib
 import pandas as pd
 
-from bench.summary import METRIC_LABELS
+from bench.core.vocabulary import METRIC_LABELS
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

@@ -18,19 +18,21 @@ from typing import Any
 import torch
 
 from bench import methods
-from bench.datasets.masks import GENERATORS, MaskError, MaskSet, bucketed_mask_set, load_mask_folder
+from bench.core.errors import EXIT_BAD_INPUT, BadInput
+from bench.core.files import safe_name, sha256_path, write_json
+from bench.core.vocabulary import PROTOCOLS, MetricProtocol
+from bench.datasets.masks import GENERATORS, MaskSet, bucketed_mask_set, load_mask_folder
 from bench.datasets.release_crop import load_release_test_set
-from bench.datasets.sources import DataNotFoundError, TestSet, load_test_set
+from bench.datasets.sources import TestSet, load_test_set
 from bench.figures import save_lbam_figures
-from bench.harness import evaluate_method, safe_name, sample_pairs, save_sample_inputs, to_tensor
+from bench.harness import evaluate_method, sample_pairs, save_sample_inputs, to_tensor
 from bench.methods import released
-from bench.metrics import PROTOCOLS, LpipsUnavailable, MetricProtocol, load_lpips
+from bench.metrics import LpipsUnavailable, load_lpips
 from bench.protocols import write_summary
-from bench.records import git_commit, package_versions, write_json
-from bench.run_checks import ArgumentError, check_arguments, check_device, typed_options
+from bench.records import git_commit, package_versions
+from bench.run_checks import check_arguments, check_device, typed_options
 from bench.run_folder import (
     LOCK_FILE,
-    RunFolderError,
     check_method_identity,
     lock_run_folder,
     most_recent_run,
@@ -38,10 +40,8 @@ from bench.run_folder import (
 )
 from bench.summary import summary_table
 
-EXIT_BAD_INPUT = 2
 
-
-class RunError(ValueError):
+class RunError(BadInput):
     """A command line that cannot be carried out; the message says why."""
 
 
@@ -346,7 +346,7 @@ def run(args: argparse.Namespace) -> Path:
 def run_locked(args: argparse.Namespace, config: RunConfig, run_dir: Path) -> Path:
     previous = check_resumable(run_dir, config)
     created = create_methods(config, every_method=args.methods == "all")
-    checkpoints_sha256 = {n: released.sha256_path(p) for n, p in config.checkpoints.items()}
+    checkpoints_sha256 = {n: sha256_path(p) for n, p in config.checkpoints.items()}
     if previous:
         check_method_identity(previous, {m.name: m.describe() for m in created}, checkpoints_sha256)
     test_set = build_test_set(config)
@@ -451,14 +451,7 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         run(args)
-    except (
-        DataNotFoundError,
-        MaskError,
-        methods.MethodError,
-        RunError,
-        ArgumentError,
-        RunFolderError,
-    ) as error:
+    except BadInput as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as error:  # a full disk, a folder made read-only meanwhile, …

@@ -12,12 +12,13 @@ from typing import Any
 
 import torch
 
+from bench.core.errors import BadInput
 from bench.methods.registry import option_types
 
 MIN_SIZE = 16  # the SSIM window is 11 px; free-form strokes need room to fall in every bucket
 
 
-class ArgumentError(ValueError):
+class ArgumentError(BadInput):
     """A command-line value that cannot be used; the message names the flag and the problem."""
 
 

@@ -12,10 +12,12 @@ import socket
 from pathlib import Path
 from typing import IO, Any
 
+from bench.core.errors import BadInput
+
 LOCK_FILE = ".lock"
 
 
-class RunFolderError(ValueError):
+class RunFolderError(BadInput):
     """A run folder that cannot be used as asked; the message says why."""
 
 

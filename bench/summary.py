@@ -7,13 +7,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.datasets.masks import BUCKET_ORDER
+from bench.core.vocabulary import BUCKET_ORDER, METRIC_LABELS, TABLE_METRICS
 from bench.records import read_scores
 from bench.statistics import bootstrap_interval
-
-TABLE_METRICS = ("psnr", "ssim", "l1")
-METRIC_LABELS = {"psnr": "PSNR (dB)", "ssim": "SSIM", "l1": "mean ℓ1 (%)", "lpips": "LPIPS"}
-HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "l1": False, "lpips": False}
 
 
 def bucket_means(scores: pd.DataFrame, intervals: bool = False, seed: int = 0) -> pd.DataFrame:

@@ -28,21 +28,22 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from bench import losses, methods
-from bench.datasets.masks import MaskError, load_mask_folder
-from bench.datasets.sources import DataNotFoundError
+from bench.core.errors import EXIT_BAD_INPUT, BadInput
+from bench.core.files import atomic_write_text
+from bench.datasets.masks import load_mask_folder
 from bench.datasets.training import TrainingStream, training_sources
 from bench.distributed import Distributed, average_gradients, parameter_checksum
 from bench.legacy_adam import LegacyAdam
 from bench.methods.checkpoints import OWN_FORMAT, CheckpointError, load_file
 from bench.methods.lbam_discriminator import TwoColumnDiscriminator
-from bench.records import atomic_write_text, complete_rows, git_commit, package_versions
+from bench.records import complete_rows, git_commit, package_versions
 from bench.train_config import TrainConfig, parse_args
 
 CHECKPOINT = "checkpoint.pt"
 LOG = "train_log.csv"
 
 
-class TrainingError(RuntimeError):
+class TrainingError(BadInput):
     """Training cannot start or go on; the message says why and what is kept."""
 
 
@@ -411,13 +412,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         trainer = Trainer(config)
         summary = trainer.run(resume=args.resume, stop_after=args.stop_after, progress=not args.no_progress)
-    except (TrainingError, DataNotFoundError, MaskError, methods.MethodError, ValueError) as error:
+    except (BadInput, ValueError) as error:  # ValueError: TrainConfig.resolve's refusals
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     except OSError as error:  # a full disk, a folder made read-only meanwhile, …
         where = f" ({error.filename})" if error.filename else ""
         print(f"error: {error.strerror or error}{where}; the last checkpoint is kept", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()

@@ -18,26 +18,12 @@ import torch.nn.functional as F
 from bench.datasets.images import MAX_PIXELS, display_name, unique_ids
 from PIL import Image, ImageDraw
 
-BUCKETS: tuple[tuple[float, float], ...] = ((0.1, 0.2), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5))
+from bench.core.errors import MaskError
+from bench.core.vocabulary import BUCKET_ORDER, BUCKETS, bucket_label, bucket_of
+
 MASK_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".webp")
 
 MaskGenerator = Callable[[int, int, int], np.ndarray]
-
-
-class MaskError(ValueError):
-    """A mask or mask folder that cannot be used; the message says why."""
-
-
-def bucket_label(bucket: tuple[float, float]) -> str:
-    return f"({bucket[0]}, {bucket[1]}]"
-
-
-def bucket_of(hole_ratio: float) -> str | None:
-    """The label of the left-open, right-closed bucket holding `hole_ratio`, or None."""
-    for low, high in BUCKETS:
-        if low < hole_ratio <= high:
-            return bucket_label((low, high))
-    return None
 
 
 def hole_ratio(mask: np.ndarray) -> float:
@@ -289,5 +275,4 @@ def check_bucket_counts(folder: Path, counts: dict[str, int], per_bucket: int) -
         )
 
 
-BUCKET_ORDER = {bucket_label(b): i for i, b in enumerate(BUCKETS)}
 OUTSIDE = "outside (0.1, 0.5]"

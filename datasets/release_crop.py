@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 from bench.datasets.demo import DEMO_PHOTOS, demo_photo
 from bench.datasets.images import ImageReadError, TestSet, list_images, read_rgb
-from bench.datasets.splits import DataNotFoundError
 from PIL import Image
+
+from bench.core.errors import DataNotFoundError
 
 RELEASE_LOAD_SIZE = 350  # test_random_batch.py --loadSize
 

@@ -18,7 +18,3 @@ def split_validation_test(files: Sequence[Path]) -> tuple[list[Path], list[Path]
     ordered = hash_order(files)
     half = len(ordered) // 2
     return sorted(ordered[:half]), sorted(ordered[half:])
-
-
-class DataNotFoundError(FileNotFoundError):
-    """A data set is missing or incomplete; the message says what, where and how to get it."""

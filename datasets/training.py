@@ -20,8 +20,9 @@ from bench.datasets.demo import _skimage
 from bench.datasets.images import ImageReadError, list_images, read_rgb
 from bench.datasets.masks import MaskSet, random_shape_mask
 from bench.datasets.sources import resolve_data_root
-from bench.datasets.splits import DataNotFoundError
 from torch.utils.data import Dataset
+
+from bench.core.errors import DataNotFoundError
 
 # Photographs shipped inside scikit-image that are not among the demo test photos.
 DEMO_TRAIN_PHOTOS = (

@@ -2,7 +2,9 @@
 
 from bench.methods import ca, gl, lbam, opencv_fill, patchmatch, pconv  # noqa: F401  (registers the methods)
 from bench.methods.base import Method, check_inputs, composite
-from bench.methods.registry import MethodError, UnknownMethodError, available, create, option_names, register
+from bench.methods.registry import UnknownMethodError, available, create, option_names, register
+
+from bench.core.errors import MethodError
 
 __all__ = [
     "Method",

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from bench.methods.registry import MethodError
 from torch import nn
+
+from bench.core.errors import MethodError
 
 OWN_FORMAT = "inpaint-bench"
 

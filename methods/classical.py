@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from bench.methods.base import Method
-from bench.methods.registry import MethodError
 from torch import Tensor
+
+from bench.core.errors import MethodError
 
 
 def refuse_checkpoint(name: str, checkpoint: str | Path | None) -> None:

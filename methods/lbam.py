@@ -22,8 +22,10 @@ from bench.methods.checkpoints import CheckpointError, merge_options, own_checkp
 from bench.methods.lbam_fast import fast_forward
 from bench.methods.lbam_layers import AttentionOptions, ForwardAttention, ReverseAttention, ReverseMaskConv
 from bench.methods.learned import LearnedMethod, given_options, read_checkpoint
-from bench.methods.registry import MethodError, register
+from bench.methods.registry import register
 from torch import Tensor, nn
+
+from bench.core.errors import MethodError
 
 VARIANTS = ("official", "paper")
 KERNELS = ("fast", "compiled", "eager")  # inference: methods/lbam_fast.py (+ torch.compile), or the modules

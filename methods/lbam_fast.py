@@ -28,8 +28,9 @@ from bench.methods.lbam_layers import (
     ReverseAttention,
     update_mask,
 )
-from bench.methods.registry import MethodError
 from torch import Tensor, nn
+
+from bench.core.errors import MethodError
 
 MKLDNN = torch.ops.mkldnn
 _packed: weakref.WeakKeyDictionary[nn.Module, tuple[tuple, Tensor]] = weakref.WeakKeyDictionary()

@@ -7,7 +7,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 from bench.methods.classical import PerImageUint8Method, refuse_checkpoint
-from bench.methods.registry import MethodError, register
+from bench.methods.registry import register
+
+from bench.core.errors import MethodError
 
 _FLAGS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
 

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import numpy as np
 from bench.methods.classical import PerImageUint8Method, refuse_checkpoint
-from bench.methods.registry import MethodError, register
+from bench.methods.registry import register
+
+from bench.core.errors import MethodError
 
 
 class PatchMatch(PerImageUint8Method):

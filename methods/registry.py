@@ -11,11 +11,9 @@ from typing import Any
 
 from bench.methods.base import Method
 
+from bench.core.errors import MethodError
+
 _FACTORIES: dict[str, Callable[..., Method]] = {}
-
-
-class MethodError(ValueError):
-    """A method cannot be created as asked; the message says why."""
 
 
 class UnknownMethodError(MethodError):

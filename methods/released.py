@@ -8,12 +8,13 @@ source and the path to put it at. Where a hash is known, a file that does not ma
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from bench.methods.registry import MethodError
+
+from bench.core.errors import MethodError
+from bench.core.files import file_digest
 
 GL_SOURCE = (
     "http://iizuka.cs.tsukuba.ac.jp/data/ (download_model.sh of satoshiiizuka/siggraph2017_inpainting)"
@@ -126,14 +127,6 @@ def default_weights_dir() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
-def file_digest(path: Path, algorithm: str) -> str:
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def check_hashes(entry: ReleasedWeights, path: Path) -> None:
     for algorithm, expected in (("md5", entry.md5), ("sha1", entry.sha1)):
         if expected and (found := file_digest(path, algorithm)) != expected:
@@ -173,14 +166,3 @@ def resolve_checkpoint(method: str, value: str | Path, weights_dir: str | Path |
         f"{method}: checkpoint {value} does not exist and is not a catalogue name "
         f"(released weights of {method}: {names})"
     )
-
-
-def sha256_path(path: str | Path) -> str:
-    """SHA-256 of a file; of a folder, over its files' names and contents in sorted order."""
-    path = Path(path)
-    if path.is_file():
-        return file_digest(path, "sha256")
-    digest = hashlib.sha256()
-    for item in sorted(p for p in path.rglob("*") if p.is_file()):
-        digest.update(str(item.relative_to(path)).encode() + b"\0" + file_digest(item, "sha256").encode())
-    return digest.hexdigest()

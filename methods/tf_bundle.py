@@ -18,7 +18,8 @@ from pathlib import Path
 
 import crc32c as crc32c_package
 import numpy as np
-from bench.methods.registry import MethodError
+
+from bench.core.errors import MethodError
 
 TABLE_MAGIC = 0xDB4775248B80FB57
 FOOTER_SIZE = 48

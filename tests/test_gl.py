@@ -13,6 +13,7 @@ from bench.methods import gl, released
 from torch import nn
 
 from bench import methods
+from bench.core.files import sha256_path
 from tests.torch7_writer import TorchObject, torch7_model, write_t7
 
 # Python indices of the modules that the released completionnet_places2.t7 stores as
@@ -315,8 +316,7 @@ def tiny_release(folder: Path, name: str = "completionnet_places2_freeform.t7") 
 def test_the_cli_fills_the_gl_column_of_the_table1_mirror_with_both_postprocessings(tmp_path):
     import pandas as pd
 
-    from bench.harness import safe_name
-    from bench.records import read_json
+    from bench.core.files import read_json, safe_name
     from bench.run import main
 
     weights = tiny_release(tmp_path / "weights")
@@ -334,7 +334,7 @@ def test_the_cli_fills_the_gl_column_of_the_table1_mirror_with_both_postprocessi
     options = {name: provenance["methods"][name]["options"] for name in ("gl", "gl@poisson")}
     assert (options["gl"]["postprocess"], options["gl@poisson"]["postprocess"]) == ("none", "poisson")
     assert options["gl"]["checkpoint_kind"] == "official-torch7"
-    assert provenance["checkpoints_sha256"]["gl"] == released.sha256_path(weights)
+    assert provenance["checkpoints_sha256"]["gl"] == sha256_path(weights)
     latency = pd.read_csv(out / "latency.csv")
     assert set(latency.method) == {"gl", "gl@poisson"} and (latency.ms > 0).all()
     for name in ("gl", "gl@poisson"):  # the qualitative grid's tiles

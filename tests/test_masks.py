@@ -3,8 +3,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from bench.datasets import masks
-from bench.datasets.masks import MaskError
 from PIL import Image
+
+from bench.core import vocabulary
+from bench.core.errors import MaskError
 
 
 @pytest.mark.parametrize("name", list(masks.GENERATORS))
@@ -58,7 +60,7 @@ def test_free_form_strokes_scale_with_size():
     [(0.1, None), (0.1001, "(0.1, 0.2]"), (0.2, "(0.1, 0.2]"), (0.5, "(0.4, 0.5]"), (0.51, None)],
 )
 def test_buckets_are_left_open_right_closed(ratio, label):
-    assert masks.bucket_of(ratio) == label
+    assert vocabulary.bucket_of(ratio) == label
 
 
 @pytest.mark.parametrize("generator", list(masks.GENERATORS))
@@ -67,8 +69,8 @@ def test_bucketed_set_has_exactly_k_masks_in_each_bucket(generator):
     assert len(mask_set) == 12
     for mask, ratio, label in zip(mask_set.masks, mask_set.hole_ratios, mask_set.buckets, strict=False):
         assert masks.hole_ratio(mask) == pytest.approx(ratio)
-        assert masks.bucket_of(ratio) == label
-    assert [mask_set.buckets.count(masks.bucket_label(b)) for b in masks.BUCKETS] == [3, 3, 3, 3]
+        assert vocabulary.bucket_of(ratio) == label
+    assert [mask_set.buckets.count(vocabulary.bucket_label(b)) for b in vocabulary.BUCKETS] == [3, 3, 3, 3]
 
 
 def test_bucketed_set_hash_identifies_the_masks():

@@ -10,7 +10,8 @@ from skimage.color import rgb2ycbcr
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from bench import metrics
-from bench.metrics import MetricProtocol, score_batch
+from bench.core.vocabulary import MetricProtocol
+from bench.metrics import score_batch
 from tests.conftest import to_nchw
 
 

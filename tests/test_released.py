@@ -10,6 +10,7 @@ import torch
 from bench.methods import released
 
 from bench import methods
+from bench.core.files import sha256_path
 from tests.test_gl import DILATED, PLACES2_MEAN, hand_built_network
 from tests.torch7_writer import torch7_model, write_t7
 
@@ -79,7 +80,7 @@ def test_a_tensorflow_folder_entry_needs_both_files(tmp_path):
         released.resolve_checkpoint("ca", "places2", tmp_path)
     (folder / "snap-0.data-00000-of-00001").write_bytes(b"")
     assert released.resolve_checkpoint("ca", "release_places2_256", tmp_path) == folder
-    assert released.sha256_path(folder) != released.sha256_path(folder / "snap-0.index")
+    assert sha256_path(folder) != sha256_path(folder / "snap-0.index")
 
 
 def test_an_unknown_catalogue_name_lists_the_known_ones():

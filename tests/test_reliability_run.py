@@ -21,7 +21,7 @@ from bench.methods.checkpoints import OWN_FORMAT
 from PIL import Image
 
 from bench import records, report
-from bench.metrics import METRICS
+from bench.core.vocabulary import METRICS
 from bench.records import completed_items, read_scores
 from bench.run import choose_run_dir
 from bench.run_folder import RunFolderError, check_method_identity, lock_run_folder

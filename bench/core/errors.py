@@ -1,0 +1,22 @@
+"""Errors of bad input: each message says what is wrong and what to do; the command lines print
+it as one line and exit with EXIT_BAD_INPUT."""
+
+from __future__ import annotations
+
+EXIT_BAD_INPUT = 2
+
+
+class BadInput(ValueError):
+    """Anything a user gave that cannot be used; the command lines catch this one type."""
+
+
+class MethodError(BadInput):
+    """A method cannot be created as asked; the message says why."""
+
+
+class DataNotFoundError(BadInput, FileNotFoundError):
+    """A data set is missing or incomplete; the message says what, where and how to get it."""
+
+
+class MaskError(BadInput):
+    """A mask or mask folder that cannot be used; the message says why."""
