@@ -12,12 +12,12 @@ from PIL import Image
 from tqdm import tqdm
 
 from bench.core.files import safe_name
+from bench.core.records import LATENCY_COLUMNS, SCORE_COLUMNS, CsvAppender, completed_items
 from bench.core.vocabulary import BUCKET_ORDER, METRICS, MetricProtocol
 from bench.datasets.images import TestSet
 from bench.datasets.masks import MaskSet
 from bench.methods.base import Method, composite
 from bench.metrics import score_batch
-from bench.records import LATENCY_COLUMNS, SCORE_COLUMNS, CsvAppender, completed_items
 
 
 @dataclass

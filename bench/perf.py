@@ -24,8 +24,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench import methods, metrics
+from bench.core.records import package_versions
 from bench.harness import synchronize
-from bench.records import package_versions
 
 
 def timed(function: Callable[[], object], device: torch.device, repeats: int, warmup: int = 1) -> float:

@@ -20,6 +20,7 @@ import torch
 from bench import methods
 from bench.core.errors import EXIT_BAD_INPUT, BadInput
 from bench.core.files import safe_name, sha256_path, write_json
+from bench.core.records import git_commit, package_versions
 from bench.core.vocabulary import PROTOCOLS, MetricProtocol
 from bench.datasets.masks import GENERATORS, MaskSet, bucketed_mask_set, load_mask_folder
 from bench.datasets.release_crop import load_release_test_set
@@ -28,8 +29,8 @@ from bench.figures import save_lbam_figures
 from bench.harness import evaluate_method, sample_pairs, save_sample_inputs, to_tensor
 from bench.methods import released
 from bench.metrics import LpipsUnavailable, load_lpips
-from bench.protocols import write_summary
-from bench.records import git_commit, package_versions
+from bench.reports.aggregate import summary_table
+from bench.reports.protocols import write_summary
 from bench.run_checks import check_arguments, check_device, typed_options
 from bench.run_folder import (
     LOCK_FILE,
@@ -38,7 +39,6 @@ from bench.run_folder import (
     most_recent_run,
     read_stored_run,
 )
-from bench.summary import summary_table
 
 
 class RunError(BadInput):
@@ -439,7 +439,7 @@ def run_locked(args: argparse.Namespace, config: RunConfig, run_dir: Path) -> Pa
     print(f"protocol: {config.protocol['name']} (summary.csv holds every protocol)")
     print(summary_table(run_dir, config.protocol["name"]))
     if args.report:
-        from bench.report import render_report
+        from bench.reports.render import render_report
 
         report = render_report(run_dir, Path(args.report))
         print(f"report: {report}")

@@ -30,13 +30,13 @@ from tqdm import tqdm
 from bench import losses, methods
 from bench.core.errors import EXIT_BAD_INPUT, BadInput
 from bench.core.files import atomic_write_text
+from bench.core.records import complete_rows, git_commit, package_versions
 from bench.datasets.masks import load_mask_folder
 from bench.datasets.training import TrainingStream, training_sources
 from bench.distributed import Distributed, average_gradients, parameter_checksum
 from bench.legacy_adam import LegacyAdam
 from bench.methods.checkpoints import OWN_FORMAT, CheckpointError, load_file
 from bench.methods.lbam_discriminator import TwoColumnDiscriminator
-from bench.records import complete_rows, git_commit, package_versions
 from bench.train_config import TrainConfig, parse_args
 
 CHECKPOINT = "checkpoint.pt"

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+
 from bench.datasets.images import TestSet, test_crop
 
 

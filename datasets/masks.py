@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from bench.datasets.images import MAX_PIXELS, display_name, unique_ids
 from PIL import Image, ImageDraw
 
 from bench.core.errors import MaskError
 from bench.core.vocabulary import BUCKET_ORDER, BUCKETS, bucket_label, bucket_of
+from bench.datasets.images import MAX_PIXELS, display_name, unique_ids
 
 MASK_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".webp")
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.core.errors import DataNotFoundError
 from bench.datasets.images import TestSet, crops_from_files, list_images
 from bench.datasets.splits import hash_order
-
-from bench.core.errors import DataNotFoundError
 
 LAYOUT = """expected layout (as distributed by the data set's authors):
   <data-root>/paris/paris_train_original/*.png   (14,900 training images)

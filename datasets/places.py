@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.core.errors import DataNotFoundError
 from bench.datasets.images import IMAGE_SUFFIXES, TestSet, crops_from_files
 from bench.datasets.splits import split_validation_test
-
-from bench.core.errors import DataNotFoundError
 
 CATEGORIES = (
     "apartment_building_outdoor",

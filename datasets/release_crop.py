@@ -12,11 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from bench.datasets.demo import DEMO_PHOTOS, demo_photo
-from bench.datasets.images import ImageReadError, TestSet, list_images, read_rgb
 from PIL import Image
 
 from bench.core.errors import DataNotFoundError
+from bench.datasets.demo import DEMO_PHOTOS, demo_photo
+from bench.datasets.images import ImageReadError, TestSet, list_images, read_rgb
 
 RELEASE_LOAD_SIZE = 350  # test_random_batch.py --loadSize
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from bench.core.errors import DataNotFoundError
 from bench.datasets.demo import load_demo
 from bench.datasets.images import TestSet, broken_links, crops_from_files, display_name, list_images
 from bench.datasets.paris import load_paris
 from bench.datasets.places import load_places
-
-from bench.core.errors import DataNotFoundError
 
 DATASETS = ("demo", "folder:PATH", "paris", "places")
 

@@ -16,13 +16,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from torch.utils.data import Dataset
+
+from bench.core.errors import DataNotFoundError
 from bench.datasets.demo import _skimage
 from bench.datasets.images import ImageReadError, list_images, read_rgb
 from bench.datasets.masks import MaskSet, random_shape_mask
 from bench.datasets.sources import resolve_data_root
-from torch.utils.data import Dataset
-
-from bench.core.errors import DataNotFoundError
 
 # Photographs shipped inside scikit-image that are not among the demo test photos.
 DEMO_TRAIN_PHOTOS = (

@@ -1,10 +1,9 @@
 """Inpainting methods behind one interface; see `methods.base.Method`."""
 
+from bench.core.errors import MethodError
 from bench.methods import ca, gl, lbam, opencv_fill, patchmatch, pconv  # noqa: F401  (registers the methods)
 from bench.methods.base import Method, check_inputs, composite
 from bench.methods.registry import UnknownMethodError, available, create, option_names, register
-
-from bench.core.errors import MethodError
 
 __all__ = [
     "Method",

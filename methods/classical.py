@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from bench.methods.base import Method
 from torch import Tensor
 
 from bench.core.errors import MethodError
+from bench.methods.base import Method
 
 
 def refuse_checkpoint(name: str, checkpoint: str | Path | None) -> None:

@@ -19,15 +19,15 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
+from torch import Tensor, nn
+
+from bench.core.errors import MethodError
 from bench.methods.base import composite
 from bench.methods.checkpoints import strict_load
 from bench.methods.gl_torch7 import completion_state, read_torch7
 from bench.methods.learned import LearnedMethod
 from bench.methods.registry import register
 from bench.methods.released import resolve_checkpoint
-from torch import Tensor, nn
-
-from bench.core.errors import MethodError
 
 POSTPROCESSING = ("none", "poisson")
 SIZE_MULTIPLE = 4  # two stride-2 convolutions, two ×2 transposed ones (inpaint.lua rounds to 4)

@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 import torchfile
-from bench.methods.checkpoints import CheckpointError
 from numpy.lib.array_utils import byte_bounds
+
+from bench.methods.checkpoints import CheckpointError
 
 CONVOLUTIONS = {"SpatialConvolution", "SpatialDilatedConvolution"}
 TRANSPOSED = {"SpatialFullConvolution"}

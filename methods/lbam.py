@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor, nn
+
+from bench.core.errors import MethodError
 from bench.methods.checkpoints import CheckpointError, merge_options, own_checkpoint
 from bench.methods.lbam_fast import fast_forward
 from bench.methods.lbam_layers import AttentionOptions, ForwardAttention, ReverseAttention, ReverseMaskConv
 from bench.methods.learned import LearnedMethod, given_options, read_checkpoint
 from bench.methods.registry import register
-from torch import Tensor, nn
-
-from bench.core.errors import MethodError
 
 VARIANTS = ("official", "paper")
 KERNELS = ("fast", "compiled", "eager")  # inference: methods/lbam_fast.py (+ torch.compile), or the modules

@@ -20,6 +20,9 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from torch import Tensor, nn
+
+from bench.core.errors import MethodError
 from bench.methods.lbam_layers import (
     OFFICIAL_CLAMPS,
     AttentionOptions,
@@ -28,9 +31,6 @@ from bench.methods.lbam_layers import (
     ReverseAttention,
     update_mask,
 )
-from torch import Tensor, nn
-
-from bench.core.errors import MethodError
 
 MKLDNN = torch.ops.mkldnn
 _packed: weakref.WeakKeyDictionary[nn.Module, tuple[tuple, Tensor]] = weakref.WeakKeyDictionary()

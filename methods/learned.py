@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor, nn
+
 from bench.methods.base import Method, in_chunks
 from bench.methods.checkpoints import (
     CheckpointError,
@@ -16,7 +18,6 @@ from bench.methods.checkpoints import (
     strict_load,
     training_summary,
 )
-from torch import Tensor, nn
 
 # images per forward at inference on the CPU: larger batches push the activations out of the caches
 # (bench.perf here, ms/img at batch 8 whole vs by two: LBAM 135 vs 117, PConv 326 vs 259)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from bench.methods.classical import PerImageUint8Method, refuse_checkpoint
-from bench.methods.registry import register
 
 from bench.core.errors import MethodError
+from bench.methods.classical import PerImageUint8Method, refuse_checkpoint
+from bench.methods.registry import register
 
 _FLAGS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
 

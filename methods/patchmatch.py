@@ -8,10 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from bench.methods.classical import PerImageUint8Method, refuse_checkpoint
-from bench.methods.registry import register
 
 from bench.core.errors import MethodError
+from bench.methods.classical import PerImageUint8Method, refuse_checkpoint
+from bench.methods.registry import register
 
 
 class PatchMatch(PerImageUint8Method):

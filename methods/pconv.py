@@ -17,12 +17,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from bench.methods.checkpoints import CheckpointError, merge_options, own_checkpoint
-from bench.methods.learned import LearnedMethod, given_options, read_checkpoint
-from bench.methods.registry import register
 from torch import Tensor, nn
 
 from bench.core.errors import MethodError
+from bench.methods.checkpoints import CheckpointError, merge_options, own_checkpoint
+from bench.methods.learned import LearnedMethod, given_options, read_checkpoint
+from bench.methods.registry import register
 
 VARIANTS = ("paper", "community")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

@@ -9,9 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.methods.base import Method
-
 from bench.core.errors import MethodError
+from bench.methods.base import Method
 
 _FACTORIES: dict[str, Callable[..., Method]] = {}
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
+
 from bench.methods.ca.network import (
     ATTENTION_IN,
     ATTENTION_OUT,

@@ -3,6 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
+from bench import methods
 from bench.methods.ca.network import tf_names
 from bench.methods.ca.ops import (
     contextual_attention,
@@ -13,8 +15,6 @@ from bench.methods.ca.ops import (
 )
 from bench.methods.checkpoints import CheckpointError
 from bench.methods.tf_bundle import write_bundle
-
-from bench import methods
 from tests.test_tf_bundle import official_variables, random_tensors
 
 

@@ -5,9 +5,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
+
 from bench.datasets import images, paris, places, sources, splits
 from bench.datasets.images import ImageReadError
-from PIL import Image
 
 
 def write_photo(path: Path, size: tuple[int, int] = (80, 96), seed: int = 0) -> np.ndarray:

@@ -9,11 +9,11 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from bench.methods import gl, released
 from torch import nn
 
 from bench import methods
 from bench.core.files import sha256_path
+from bench.methods import gl, released
 from tests.torch7_writer import TorchObject, torch7_model, write_t7
 
 # Python indices of the modules that the released completionnet_places2.t7 stores as
@@ -342,7 +342,7 @@ def test_the_cli_fills_the_gl_column_of_the_table1_mirror_with_both_postprocessi
 
 
 def test_the_paper_columns_of_gl_and_ca():
-    from bench import paper
+    from bench.reports import paper
 
     assert paper.table1_value("gl", "psnr", "(0.1, 0.2]") == 23.36
     assert paper.table1_value("gl@poisson", "l1", "(0.4, 0.5]") == 7.92

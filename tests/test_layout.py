@@ -83,3 +83,24 @@ def test_bench_run_works_from_a_folder_outside_the_repository(tmp_path):
     result = run_python(["-m", "bench.run", *arguments, "--out", "run", "--report", ""], tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "run" / "scores.csv").is_file()
+
+
+def test_bench_report_imports_neither_torch_nor_cv2_nor_the_methods(tmp_path):
+    from bench.run import main as run_main
+
+    run_dir, report = tmp_path / "run", tmp_path / "report" / "index.html"
+    arguments = ["--methods", "telea", "--size", "64", "--masks-per-bucket", "1", "--no-progress"]
+    assert run_main([*arguments, "--out", str(run_dir), "--report", ""]) == 0
+    probe = (
+        "import runpy, sys\n"
+        f"sys.argv = ['bench.report', {str(run_dir)!r}, '--out', {str(report)!r}]\n"
+        "try:\n    runpy.run_module('bench.report', run_name='__main__')\n"
+        "except SystemExit as stop:\n    assert not stop.code, stop.code\n"
+        "heavy = ('torch', 'torchvision', 'cv2', 'lpips', 'skimage')\n"
+        "units = ('bench.methods', 'bench.datasets', 'bench.harness', 'bench.metrics')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m.startswith(units)))\n"
+    )
+    result = run_python(["-c", probe], ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+    assert report.is_file()

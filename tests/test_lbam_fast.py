@@ -6,11 +6,11 @@ import copy
 
 import pytest
 import torch
-from bench.methods import lbam_fast
-from bench.methods.lbam import ABLATIONS, LBAMConfig, LBAMNet
 from torch import nn
 
 from bench import methods
+from bench.methods import lbam_fast
+from bench.methods.lbam import ABLATIONS, LBAMConfig, LBAMNet
 from tests.test_lbam import TINY, inputs
 
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 import pytest
 import torch
 import torchvision
-from bench.methods.lbam_discriminator import TwoColumnDiscriminator
 from torch import nn
 
 from bench import losses
+from bench.methods.lbam_discriminator import TwoColumnDiscriminator
 from tests.reference import layout_of, read_layout
 
 

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from bench.datasets import masks
 from PIL import Image
 
 from bench.core import vocabulary
 from bench.core.errors import MaskError
+from bench.datasets import masks
 
 
 @pytest.mark.parametrize("name", list(masks.GENERATORS))

@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from bench.methods.base import check_inputs, composite
 
 from bench import methods
+from bench.methods.base import check_inputs, composite
 
 CLASSICAL = ["telea", "ns", "patchmatch"]
 

@@ -12,16 +12,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from bench.datasets.masks import bucketed_mask_set
-from bench.datasets.sources import load_test_set
-from bench.methods.base import Method
-from bench.methods.registry import _FACTORIES
 from scipy import ndimage
 from skimage.color import rgb2ycbcr
 from skimage.metrics import peak_signal_noise_ratio
 
-from bench import protocols
+from bench.datasets.masks import bucketed_mask_set
+from bench.datasets.sources import load_test_set
+from bench.methods.base import Method
+from bench.methods.registry import _FACTORIES
 from bench.metrics import mean_squared_error, release_ssim
+from bench.reports import protocols
 from bench.run import main
 
 TINY = ["--size", "64", "--masks-per-bucket", "1", "--no-progress", "--report", ""]
@@ -247,8 +247,9 @@ def test_old_run_folders_without_stored_orders_keep_the_file_order(three_pairs, 
 
 
 def test_release_test_crop_is_a_squash_to_350_then_a_seeded_crop_and_flip():
-    from bench.datasets.release_crop import release_test_crop
     from PIL import Image
+
+    from bench.datasets.release_crop import release_test_crop
 
     rng = np.random.default_rng(1)
     rgb = rng.random((300, 500, 3)).astype(np.float32)

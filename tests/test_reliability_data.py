@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image, ImageOps
+
+from bench.core.errors import DataNotFoundError
 from bench.datasets import images as images_module
 from bench.datasets.images import ImageReadError, read_rgb, unique_ids
 from bench.datasets.masks import load_mask_folder, read_mask_file
 from bench.datasets.sources import load_test_set
-from PIL import Image, ImageOps
-
-from bench.core.errors import DataNotFoundError
 from tests.reliability_fixtures import hole_columns, mask_folder, photo_folder, write_photo
 
 

@@ -17,15 +17,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from bench.methods.checkpoints import OWN_FORMAT
 from PIL import Image
 
-from bench import records, report
+from bench import report
+from bench.core import records
+from bench.core.records import completed_items, read_scores
 from bench.core.vocabulary import METRICS
-from bench.records import completed_items, read_scores
+from bench.methods.checkpoints import OWN_FORMAT
+from bench.reports.aggregate import bucket_means
 from bench.run import choose_run_dir
 from bench.run_folder import RunFolderError, check_method_identity, lock_run_folder
-from bench.summary import bucket_means
 from tests.reliability_fixtures import mask_folder, one_line_error, photo_folder, run_cli, write_photo
 
 ROOT = Path(__file__).resolve().parents[1]

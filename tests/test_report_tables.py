@@ -8,8 +8,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from bench.report_tables import table1_rows
-from bench.summary import bucket_means, summary_table
+from bench.reports.aggregate import bucket_means, summary_table
+from bench.reports.tables import table1_rows
 
 LOW, HIGH = "(0.1, 0.2]", "(0.4, 0.5]"
 # per method, metric, bucket: the per-image values (means by hand below)

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from bench import report
-from bench.records import LATENCY_COLUMNS, SCORE_COLUMNS
+from bench.core.records import LATENCY_COLUMNS, SCORE_COLUMNS
 from bench.run import main
 
 TINY = ["--size", "64", "--masks-per-bucket", "1", "--no-progress"]

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.report_tables import table2_rows, table2_variants
-from bench.statistics import bootstrap_interval, paired_comparison
-from bench.summary import bucket_means
+from bench.reports.aggregate import bucket_means
+from bench.reports.statistics import bootstrap_interval, paired_comparison
+from bench.reports.tables import table2_rows, table2_variants
 
 
 def test_bootstrap_interval_properties():

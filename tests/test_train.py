@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from bench.methods.lbam import ABLATIONS
 from torch import nn
 
 from bench import losses
+from bench.methods.lbam import ABLATIONS
 from bench.train import CHECKPOINT, LOG, Trainer, TrainingError
 from bench.train import main as train_main
 from bench.train_config import TrainConfig
@@ -210,9 +210,10 @@ def test_training_uses_vgg_terms_when_the_weights_are_in_the_torch_cache(tmp_pat
 
 def test_training_stream_is_deterministic_and_mixes_folder_masks(tmp_path):
     import numpy as np
+    from PIL import Image
+
     from bench.datasets.masks import load_mask_folder
     from bench.datasets.training import TrainingStream, training_sources
-    from PIL import Image
 
     hole = np.zeros((128, 128), np.uint8)
     hole[:, :100] = 255  # 78 % hole: outside the test buckets, still a training mask

@@ -18,14 +18,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import Tensor
+
+from bench.core.errors import MethodError
 from bench.methods.ca.network import CHANNELS, DeepFillV1, tf_names
 from bench.methods.checkpoints import CheckpointError, strict_load
 from bench.methods.learned import LearnedMethod
 from bench.methods.registry import register
 from bench.methods.tf_bundle import Bundle, BundleError
-from torch import Tensor
-
-from bench.core.errors import MethodError
 
 SIZE_MULTIPLE = 8  # three stride-2 levels: two convolutions and the attention's rate 2
 GENERATOR_SCOPE = "inpaint_net/"

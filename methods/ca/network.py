@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from bench.methods.ca.ops import contextual_attention, conv2d_same, resize_nearest
 from torch import Tensor, nn
+
+from bench.methods.ca.ops import contextual_attention, conv2d_same, resize_nearest
 
 CHANNELS = 32  # cnum in build_inpaint_net
 

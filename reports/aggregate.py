@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.core.records import read_scores
 from bench.core.vocabulary import BUCKET_ORDER, METRIC_LABELS, TABLE_METRICS
-from bench.records import read_scores
-from bench.statistics import bootstrap_interval
+from bench.reports.statistics import bootstrap_interval
 
 
 def bucket_means(scores: pd.DataFrame, intervals: bool = False, seed: int = 0) -> pd.DataFrame:
@@ -44,7 +44,7 @@ def latency_stats(latency: pd.DataFrame) -> pd.DataFrame:
 
 def summary_table(run_dir: Path, protocol: str = "per-image") -> str:
     """The Table 1 layout as text under `protocol`: metric × bucket rows, one column per method."""
-    from bench.protocols import protocol_means, run_order  # bench.protocols builds on this module
+    from bench.reports.protocols import protocol_means, run_order  # bench.protocols builds on this module
 
     scores = read_scores(run_dir / "scores.csv")
     means = protocol_means(scores, protocol, run_order(run_dir, scores))

@@ -12,7 +12,7 @@ PAPER_METRIC_NAMES = {"psnr": "psnr", "ssim": "ssim", "mean_l1": "l1"}
 
 
 def _read(filename: str) -> pd.DataFrame:
-    with resources.files("bench").joinpath("paper_data", filename).open() as handle:
+    with resources.files("bench.reports").joinpath("paper_data", filename).open() as handle:
         return pd.read_csv(handle, comment="#")
 
 

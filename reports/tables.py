@@ -8,9 +8,9 @@ from typing import Any
 
 import pandas as pd
 
-from bench import paper
 from bench.core.vocabulary import BUCKETS, HIGHER_IS_BETTER, METRIC_LABELS, TABLE_METRICS, bucket_label
-from bench.statistics import paired_comparison
+from bench.reports import paper
+from bench.reports.statistics import paired_comparison
 
 METRIC_FORMATS = {"psnr": "{:.2f}", "ssim": "{:.3f}", "l1": "{:.2f}", "lpips": "{:.3f}"}
 TABLE2_METRICS = ("psnr", "ssim")

@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 
 from bench.core.files import atomic_write_text, read_json
+from bench.core.records import read_scores
 from bench.core.vocabulary import BUCKET_ORDER, PROTOCOLS, TABLE_METRICS
-from bench.records import read_scores
-from bench.statistics import bootstrap_interval
-from bench.summary import bucket_means
+from bench.reports.aggregate import bucket_means
+from bench.reports.statistics import bootstrap_interval
 
 RELEASE_BATCH = 16  # test_random_batch.py's --batchSize default
 SUMMARY_COLUMNS = ("method", "bucket", "metric", "protocol", "value", "n", "ci_low", "ci_high")
