@@ -144,8 +144,8 @@ def versus_eager(fast: Any, device: torch.device, repeats: int) -> dict[str, Any
 
 
 def training_step(profile: str, device: torch.device, repeats: int) -> dict[str, Any]:
-    from bench.train import Trainer
-    from bench.train_config import TrainConfig
+    from bench.training.config import TrainConfig
+    from bench.training.trainer import Trainer
 
     with tempfile.TemporaryDirectory() as folder:
         options = {"profile": profile, "out": folder, "device": str(device), "steps": 1}

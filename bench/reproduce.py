@@ -19,13 +19,14 @@ from pathlib import Path
 from bench import run as bench_run
 from bench import train as bench_train
 from bench.methods.lbam import ABLATIONS
+from bench.training.trainer import CHECKPOINT
 
 TABLE2_VARIANTS = (*ABLATIONS, "no_adv")
 
 
 def trained_checkpoint(train_args: list[str], out: Path, progress: bool) -> Path:
     """Train into `out` unless a finished checkpoint is there; resume an unfinished one."""
-    checkpoint, summary = out / bench_train.CHECKPOINT, out / "train_summary.json"
+    checkpoint, summary = out / CHECKPOINT, out / "train_summary.json"
     if summary.exists():
         done = json.loads(summary.read_text())
         if done["step"] >= done["total_steps"] and checkpoint.exists():

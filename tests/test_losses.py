@@ -5,8 +5,8 @@ import torch
 import torchvision
 from torch import nn
 
-from bench import losses
 from bench.methods.lbam_discriminator import TwoColumnDiscriminator
+from bench.training import losses
 from tests.reference import layout_of, read_layout
 
 

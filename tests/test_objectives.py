@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from bench import losses
+from bench.training import losses
 
 A = 0.5  # the output's value; gt is 0
 HOLE = 16 / 256  # one 4×4 hole in 16×16

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench import train
-from bench.train import CHECKPOINT, LOG
 from bench.train import main as train_main
+from bench.training import trainer as train
+from bench.training.trainer import CHECKPOINT, LOG
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_CLI = ["--method", "lbam", "--width", "0.0625", "--size", "128", "--batch-size", "2", "--device", "cpu"]

@@ -10,11 +10,11 @@ import pytest
 import torch
 from torch import nn
 
-from bench import losses
 from bench.methods.lbam import ABLATIONS
-from bench.train import CHECKPOINT, LOG, Trainer, TrainingError
 from bench.train import main as train_main
-from bench.train_config import TrainConfig
+from bench.training import losses
+from bench.training.config import TrainConfig
+from bench.training.trainer import CHECKPOINT, LOG, Trainer, TrainingError
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"width": 0.0625, "size": 128, "resize_short": 144, "batch_size": 2, "device": "cpu"}
@@ -236,7 +236,7 @@ def test_training_stream_is_deterministic_and_mixes_folder_masks(tmp_path):
 
 
 def test_legacy_adam_first_step_by_hand_and_later_steps_equal_torch_adam():
-    from bench.legacy_adam import LegacyAdam
+    from bench.training.legacy_adam import LegacyAdam
 
     start = torch.tensor([1.0, -2.0, 0.5])
     grads = [torch.tensor([0.3, -0.1, 2.0]), torch.tensor([-0.2, 0.4, 1.0]), torch.tensor([0.1, 0.1, -3.0])]
@@ -267,7 +267,7 @@ class SigmoidCritic(nn.Module):
 
 @pytest.mark.parametrize("d_update", ["recompute", "legacy"])
 def test_d_update_gradient_of_the_adversarial_term_by_hand(tmp_path, d_update):
-    from bench.legacy_adam import LegacyAdam
+    from bench.training.legacy_adam import LegacyAdam
 
     run = trainer(tmp_path, d_update=d_update)
     run.discriminator = SigmoidCritic()

@@ -3,11 +3,10 @@ the explicit value, else the method's defaults, else the profile's, in that orde
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from bench.losses import DEFAULT_VGG_INPUT, OBJECTIVES, VGG16_FILE, VGG_INPUTS, check_objective
+from bench.training.losses import DEFAULT_VGG_INPUT, VGG_INPUTS, check_objective
 
 PROFILES: dict[str, dict[str, Any]] = {
     # LBAM paper Sec. 4.1 / the release: 256 crops of images resized to a 350 short side, batch 48
@@ -162,75 +161,3 @@ class TrainConfig:
     @classmethod
     def field_names(cls) -> list[str]:
         return [f.name for f in fields(cls)]
-
-
-def betas(text: str) -> tuple[float, float]:
-    try:
-        first, second = (float(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected two numbers like 0.5,0.9, not {text!r}") from None
-    return first, second
-
-
-def parse_args(argv: list[str] | None, description: str) -> tuple[TrainConfig, argparse.Namespace]:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.train",
-        description=description,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--method", default="lbam", choices=sorted(METHOD_DEFAULTS))
-    parser.add_argument("--variant", default=None, help="lbam: official | paper; pconv: paper | community")
-    parser.add_argument(
-        "--ablation", default="full", help="lbam: full, unlearned, forward, sigmoid, lrelu, relu, mask3x3"
-    )
-    parser.add_argument(
-        "--objective", default=None, help=" | ".join(OBJECTIVES) + " (default: <method>_<variant>)"
-    )
-    parser.add_argument(
-        "--vgg-input", default=None, help="raw | imagenet (default: raw for lbam_official, else imagenet)"
-    )
-    parser.add_argument(
-        "--d-update",
-        default="recompute",
-        help="recompute (D(fake) after D's step) | legacy (the release on torch ≤ 1.4)",
-    )
-    parser.add_argument(
-        "--no-adv", action="store_true", help="drop the adversarial term (Table 2 'w/o L_adv')"
-    )
-    parser.add_argument("--profile", default="mini", choices=sorted(PROFILES))
-    parser.add_argument("--dataset", default="demo", help="demo | folder:PATH | paris | places")
-    parser.add_argument("--data-root", default=None)
-    parser.add_argument(
-        "--mask-folder", default=None, help="NVIDIA-layout training masks mixed with random-shape masks"
-    )
-    parser.add_argument("--mask-folder-fraction", type=float, default=0.4)
-    parser.add_argument("--batch-size", type=int, default=None, help="global batch, split across ranks")
-    for name in ("size", "resize_short", "epochs", "steps", "finetune_steps", "checkpoint_every"):
-        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=0)
-    for name in ("width", "lr_g", "lr_d", "finetune_lr"):
-        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=None)
-    parser.add_argument("--betas-g", type=betas, default=None, help="e.g. 0.5,0.9")
-    parser.add_argument("--betas-d", type=betas, default=None, help="e.g. 0.0,0.9")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument(
-        "--vgg-weights",
-        default=None,
-        help=f"VGG16 weights (default: the torchvision cache file {VGG16_FILE})",
-    )
-    parser.add_argument(
-        "--amp", default="none", choices=["none", "bf16", "fp16"], help="mixed precision on CUDA"
-    )
-    parser.add_argument("--channels-last", action="store_true")
-    parser.add_argument(
-        "--out", default="", help="output folder (default runs/train/<method>-<variant>-…-<profile>)"
-    )
-    parser.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
-    parser.add_argument(
-        "--stop-after", type=int, default=None, help="stop (with a checkpoint) after this many steps"
-    )
-    parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
-    config = TrainConfig(**{k: v for k, v in vars(args).items() if k in TrainConfig.field_names()})
-    return config, args

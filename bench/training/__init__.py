@@ -1,0 +1,1 @@
+"""Training: configuration (config), objectives (losses), the loop (trainer), DDP helpers."""

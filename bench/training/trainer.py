@@ -1,0 +1,401 @@
+"""The training loop (Trainer): the objectives of bench.training.losses on the networks of
+bench.methods, atomic resumable checkpoints, DDP under torchrun. The CLI is bench/train.py."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import io
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm import tqdm
+
+from bench import methods
+from bench.core.errors import BadInput
+from bench.core.files import atomic_write_text
+from bench.core.records import complete_rows, git_commit, package_versions
+from bench.datasets.masks import load_mask_folder
+from bench.datasets.training import TrainingStream, training_sources
+from bench.methods.checkpoints import OWN_FORMAT, CheckpointError, load_file
+from bench.methods.lbam_discriminator import TwoColumnDiscriminator
+from bench.training import losses
+from bench.training.config import TrainConfig
+from bench.training.distributed import Distributed, average_gradients, parameter_checksum
+from bench.training.legacy_adam import LegacyAdam
+
+CHECKPOINT = "checkpoint.pt"
+LOG = "train_log.csv"
+
+
+class TrainingError(BadInput):
+    """Training cannot start or go on; the message says why and what is kept."""
+
+
+# Settings that may differ on --resume (where and how fast it runs, not what it computes).
+RESUME_MAY_CHANGE = ("out", "device", "workers", "data_root", "vgg_weights", "deviations")
+
+
+def atomic_save(data: dict[str, Any], path: Path) -> None:
+    temporary = path.with_suffix(".tmp")
+    try:
+        torch.save(data, temporary)
+        os.replace(temporary, path)
+    except (OSError, RuntimeError) as error:  # torch reports a full disk as a RuntimeError
+        temporary.unlink(missing_ok=True)
+        reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+        raise TrainingError(f"cannot write {path} ({reason}); the previous checkpoint is unchanged") from None
+
+
+def check_training_arguments(config: TrainConfig) -> None:
+    """One-line errors for values that cannot work, before anything is built or written."""
+    for name in (
+        "size",
+        "resize_short",
+        "batch_size",
+        "epochs",
+        "steps",
+        "checkpoint_every",
+        "seed",
+        "workers",
+    ):
+        if getattr(config, name) is not None and getattr(config, name) < 0:  # None: resolved later
+            raise TrainingError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(config, name)}")
+    for name in ("lr_g", "lr_d", "finetune_lr", "width"):
+        if getattr(config, name) is not None and not getattr(config, name) >= 0:  # also refuses NaN
+            raise TrainingError(f"--{name.replace('_', '-')} must be positive, got {getattr(config, name)}")
+    if config.device.startswith("cuda") and not torch.cuda.is_available():
+        raise TrainingError(f"--device {config.device}: no CUDA device is available here; use --device cpu")
+    if config.device not in ("auto", "cpu") and not config.device.startswith("cuda"):
+        raise TrainingError(f"--device {config.device!r}: use auto, cpu or cuda[:N]")
+    out = Path(config.out) if config.out else None
+    if out is not None and out.exists() and not out.is_dir():
+        raise TrainingError(f"--out {out} is a file, not a folder")
+    if out is not None:
+        existing = next(p for p in [out, *out.absolute().parents] if p.exists())
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise TrainingError(f"--out {out}: cannot write in {existing} (read-only)")
+
+
+def changed_settings(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """Settings of a resumed run that differ from those its checkpoint was trained with."""
+    return [
+        f"{key} {stored[key]!r} → {current[key]!r}"
+        for key in stored
+        if key in current and key not in RESUME_MAY_CHANGE and stored[key] != current[key]
+    ]
+
+
+def resolve_vgg(config: TrainConfig) -> losses.VGG16Features | None:
+    """VGG16 for the perceptual/style terms; the mini profile runs without them when the weights are
+    absent (recorded as a deviation); the paper profile stops."""
+    try:
+        weights = Path(config.vgg_weights) if config.vgg_weights else None
+        return losses.VGG16Features(weights, config.vgg_input)
+    except losses.VGGWeightsMissing as error:
+        if config.profile == "paper":
+            raise TrainingError(str(error)) from None
+        note = "perceptual and style terms off: VGG16 ImageNet weights absent"
+        print(f"note: {note}. {error}", file=sys.stderr)
+        config.deviations.append(note)
+        return None
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config.resolve()
+        check_training_arguments(self.config)
+        device = config.device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.dist = Distributed.from_environment(device)
+        config.split_batch(self.dist.world)
+        if device == "cuda" and self.dist.world > 1:
+            device = f"cuda:{self.dist.local_rank}"
+        if config.amp != "none" and not device.startswith("cuda"):
+            raise TrainingError(f"--amp {config.amp} is for CUDA; this run is on {device}")
+        self.device = torch.device(device)
+        self.out = Path(config.out)
+        torch.manual_seed(config.seed)
+        self.method = methods.create(config.method, device=device, **config.method_options())
+        self.generator = self.method.net
+        self.discriminator = (
+            TwoColumnDiscriminator(config.size, config.width).to(self.device) if config.adversarial else None
+        )
+        if config.channels_last:
+            self.generator.to(memory_format=torch.channels_last)
+        self.vgg = resolve_vgg(config)
+        if self.vgg is not None:
+            self.vgg.to(self.device)
+        self.ids, self.sources = training_sources(config.dataset, config.data_root)
+        config.resolve_steps(len(self.sources))
+        self.total_steps = config.steps + config.finetune_steps
+        self.mask_folder = (
+            load_mask_folder(config.mask_folder, config.size, buckets_only=False)
+            if config.mask_folder
+            else None
+        )
+        self.optimizer_g = torch.optim.Adam(
+            [p for p in self.generator.parameters() if p.requires_grad], lr=config.lr_g, betas=config.betas_g
+        )
+        adam_d = LegacyAdam if config.d_update == "legacy" else torch.optim.Adam
+        self.optimizer_d = (
+            adam_d(self.discriminator.parameters(), lr=config.lr_d, betas=config.betas_d)
+            if self.discriminator is not None
+            else None
+        )
+        self.step = 0
+        self.scaler = torch.amp.GradScaler(enabled=config.amp == "fp16")
+        self.model = (
+            DistributedDataParallel(
+                self.generator, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
+            if self.dist.world > 1
+            else self.generator
+        )
+
+    # checkpoints ---------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {
+            "format": OWN_FORMAT,
+            "method": self.config.method,
+            "options": dataclasses.asdict(self.method.config),
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict() if self.discriminator is not None else None,
+            "optimizer_g": self.optimizer_g.state_dict(),
+            "optimizer_d": self.optimizer_d.state_dict() if self.optimizer_d is not None else None,
+            "step": self.step,
+            "rng": {"torch": torch.get_rng_state(), "numpy_seed": self.config.seed},
+            "train_config": dataclasses.asdict(self.config),
+            "vgg": self.vgg.source if self.vgg is not None else "absent",
+            "versions": package_versions(),
+            "git_commit": git_commit(),
+        }
+
+    def save(self) -> None:
+        if self.dist.main:
+            atomic_save(self.state(), self.out / CHECKPOINT)
+
+    def resume(self) -> None:
+        path = self.out / CHECKPOINT
+        data = load_file(path)
+        if (
+            not isinstance(data, dict)
+            or data.get("format") != OWN_FORMAT
+            or data.get("method") != self.config.method
+        ):
+            raise CheckpointError(f"{path} is not a {self.config.method} training checkpoint of this project")
+        changed = changed_settings(
+            {k: list(v) if isinstance(v, tuple) else v for k, v in (data.get("train_config") or {}).items()},
+            {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self.config).items()},
+        )
+        if changed:
+            raise TrainingError(
+                f"--resume with other settings than {path} was trained with ({'; '.join(changed)}); "
+                "resume with the same settings, or train into another --out"
+            )
+        if data["options"] != dataclasses.asdict(self.method.config):
+            raise CheckpointError(
+                f"{path} was trained with {data['options']}, not {dataclasses.asdict(self.method.config)}"
+            )
+        self.generator.load_state_dict(data["generator"])
+        self.optimizer_g.load_state_dict(data["optimizer_g"])
+        if self.discriminator is not None:
+            self.discriminator.load_state_dict(data["discriminator"])
+            self.optimizer_d.load_state_dict(data["optimizer_d"])
+        torch.set_rng_state(data["rng"]["torch"])
+        self.step = int(data["step"])
+        self.trim_log()
+
+    def trim_log(self) -> None:
+        """Drop log rows written after the checkpoint (they will be written again)."""
+        log = self.out / LOG
+        if self.dist.main and log.exists():
+            with open(log, newline="") as handle:
+                header, rows = complete_rows(handle.read())
+            kept = [r for r in rows if r[0].isdigit() and int(r[0]) <= self.step]
+            buffer = io.StringIO()
+            csv.writer(buffer).writerows([header, *kept] if header else [])
+            atomic_write_text(log, buffer.getvalue())
+
+    # one step --------------------------------------------------------------------------------
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.config.amp == "none":
+            return contextlib.nullcontext()
+        dtype = torch.bfloat16 if self.config.amp == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def generator_output(self, image: Tensor, mask: Tensor) -> Tensor:
+        inputs = self.method.network_inputs(image, mask)
+        if self.config.channels_last:
+            inputs = tuple(x.contiguous(memory_format=torch.channels_last) for x in inputs)
+        return self.method.to_image_space(self.model(*inputs))
+
+    def train_step(self, image: Tensor, mask: Tensor) -> dict[str, float]:
+        mask3 = mask.expand(-1, 3, -1, -1)
+        with self.autocast():
+            output = self.generator_output(image, mask)
+        output = output.float()
+        logged: dict[str, float] = {}
+        terms = losses.generator_terms(self.config.objective, image, mask3, output, self.vgg)
+        if self.discriminator is not None:
+            terms["adversarial"] = self.discriminator_step(image, mask3, output, logged)
+        total = sum(terms.values())
+        self.check_finite({**terms, "total": total})
+        self.optimizer_g.zero_grad(set_to_none=True)
+        self.scaler.scale(total).backward()
+        self.scaler.step(self.optimizer_g)
+        self.scaler.update()
+        logged.update({name: value.item() for name, value in terms.items()})
+        logged["total"] = total.item()
+        return logged
+
+    def discriminator_step(self, image: Tensor, mask3: Tensor, output: Tensor, logged: dict) -> Tensor:
+        """One D step (the release's order: D first), then G's adversarial term. `recompute`: D(fake)
+        evaluated again after the step. `legacy`: the pre-step D(fake), back-propagated through the
+        weights LegacyAdam updated in place, as torch ≤ 1.4 ran the release."""
+        config, objective, discriminator = self.config, self.config.objective, self.discriminator
+        self.optimizer_d.zero_grad(set_to_none=True)
+        d_real = discriminator(image, mask3)
+        d_fake = discriminator(output if config.d_update == "legacy" else output.detach(), mask3)
+        # ε per item of the global batch, so any number of ranks draws what one process would
+        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + self.step)
+        epsilon = torch.rand(config.batch_size, generator=generator)[self.dist.rank :: self.dist.world]
+        penalty = losses.gradient_penalty(discriminator, image, output.detach(), mask3, epsilon)
+        d_loss = losses.discriminator_loss(objective, d_real, d_fake, penalty)
+        self.check_finite({"discriminator": d_loss})
+        d_parameters = list(discriminator.parameters())
+        d_loss.backward(inputs=d_parameters, retain_graph=config.d_update == "legacy")
+        average_gradients(discriminator, self.dist.world)
+        self.optimizer_d.step()
+        logged["d_loss"], logged["gradient_penalty"] = d_loss.item(), penalty.item()
+        if config.d_update == "legacy":
+            return losses.generator_adversarial(objective, d_fake)
+        discriminator.requires_grad_(False)
+        adversarial = losses.generator_adversarial(objective, discriminator(output, mask3))
+        discriminator.requires_grad_(True)
+        return adversarial
+
+    def check_finite(self, values: dict[str, Tensor]) -> None:
+        bad = {k: v.item() for k, v in values.items() if not torch.isfinite(v).all()}
+        if bad:
+            kept = self.out / CHECKPOINT
+            raise TrainingError(
+                f"non-finite loss at step {self.step + 1}: {bad}. Training stopped; the last good "
+                f"checkpoint {kept if kept.exists() else '(none yet)'} is unchanged. Lower the learning "
+                "rate or check the data."
+            )
+
+    def enter_finetuning(self) -> None:
+        """PConv stage 2 (Liu et al. Sec. 4.1): lr 5e-5, encoder BN frozen."""
+        self.generator.freeze_encoder_bn = True
+        self.generator.train()
+        for group in self.optimizer_g.param_groups:
+            group["lr"] = self.config.finetune_lr
+
+    # the loop --------------------------------------------------------------------------------
+    def loader(self) -> DataLoader:
+        config, world = self.config, self.dist.world
+        per_step = config.batch_size  # global; each rank takes rank_batch_size of it
+        stream = TrainingStream(
+            self.sources,
+            config.size,
+            config.resize_short,
+            config.seed,
+            start=self.step * per_step,
+            length=(self.total_steps - self.step) * per_step,
+            mask_folder=self.mask_folder,
+            mask_folder_fraction=config.mask_folder_fraction,
+        )
+        sampler = DistributedSampler(stream, world, self.dist.rank, shuffle=False) if world > 1 else None
+        return DataLoader(
+            stream, batch_size=config.rank_batch_size, sampler=sampler, num_workers=config.workers
+        )
+
+    def run(
+        self, resume: bool = False, stop_after: int | None = None, progress: bool = True
+    ) -> dict[str, Any]:
+        config = self.config
+        if (self.out / CHECKPOINT).exists() and not resume:
+            raise TrainingError(
+                f"{self.out / CHECKPOINT} exists: pass --resume to continue it, or choose another --out"
+            )
+        if resume:
+            if not (self.out / CHECKPOINT).exists():
+                raise TrainingError(f"--resume: no checkpoint at {self.out / CHECKPOINT}")
+            self.resume()
+        elif self.dist.main:
+            (self.out / LOG).unlink(missing_ok=True)  # rows of a run killed before its first checkpoint
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.generator.train()
+        if self.discriminator is not None:
+            self.discriminator.train()
+        if config.method == "pconv" and self.step >= config.steps:
+            self.enter_finetuning()
+        log_file = open(self.out / LOG, "a", newline="") if self.dist.main else None
+        writer = None
+        last_step = self.total_steps if stop_after is None else min(self.total_steps, self.step + stop_after)
+        bar = tqdm(
+            total=last_step - self.step,
+            desc=f"train {config.method}",
+            unit="step",
+            disable=not (progress and self.dist.main),
+        )
+        start = time.perf_counter()
+        try:
+            for image, mask in self.loader():
+                if self.step >= last_step:
+                    break
+                if config.method == "pconv" and self.step == config.steps:
+                    self.enter_finetuning()
+                image, mask = image.to(self.device), mask.to(self.device)
+                logged = self.train_step(image, mask)
+                self.step += 1
+                row = {
+                    "step": self.step,
+                    **logged,
+                    "lr_g": self.optimizer_g.param_groups[0]["lr"],
+                    "seconds": round(time.perf_counter() - start, 3),
+                }
+                if log_file is not None:
+                    if writer is None:
+                        writer = csv.DictWriter(log_file, fieldnames=list(row))
+                        if log_file.tell() == 0:
+                            writer.writeheader()
+                    writer.writerow(row)
+                    log_file.flush()
+                bar.update(1)
+                bar.set_postfix(
+                    {k: f"{v:.3g}" for k, v in logged.items() if k in ("total", "d_loss", "hole", "l1")}
+                )
+                if self.step % config.checkpoint_every == 0 or self.step == last_step:
+                    self.save()
+        finally:
+            bar.close()
+            if log_file is not None:
+                log_file.close()
+        summary = {
+            "step": self.step,
+            "total_steps": self.total_steps,
+            "checkpoint": str(self.out / CHECKPOINT),
+            "deviations": config.deviations,
+            "world": self.dist.world,
+            "checksum": parameter_checksum(self.generator),
+        }
+        if self.dist.world > 1:
+            gathered = [None] * self.dist.world
+            dist.all_gather_object(gathered, summary["checksum"])
+            summary["rank_checksums"] = gathered
+            summary["ranks_in_sync"] = all(
+                abs(c - gathered[0]) <= 1e-9 * max(1.0, abs(gathered[0])) for c in gathered
+            )
+        return summary
