@@ -23,9 +23,10 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench import methods, metrics
+from bench import methods
 from bench.core.records import package_versions
-from bench.harness import synchronize
+from bench.evaluation import metrics
+from bench.evaluation.harness import synchronize
 
 
 def timed(function: Callable[[], object], device: torch.device, repeats: int, warmup: int = 1) -> float:

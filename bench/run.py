@@ -25,20 +25,20 @@ from bench.core.vocabulary import PROTOCOLS, MetricProtocol
 from bench.datasets.masks import GENERATORS, MaskSet, bucketed_mask_set, load_mask_folder
 from bench.datasets.release_crop import load_release_test_set
 from bench.datasets.sources import TestSet, load_test_set
-from bench.figures import save_lbam_figures
-from bench.harness import evaluate_method, sample_pairs, save_sample_inputs, to_tensor
-from bench.methods import released
-from bench.metrics import LpipsUnavailable, load_lpips
-from bench.reports.aggregate import summary_table
-from bench.reports.protocols import write_summary
-from bench.run_checks import check_arguments, check_device, typed_options
-from bench.run_folder import (
+from bench.evaluation.checks import check_arguments, check_device, typed_options
+from bench.evaluation.figures import save_lbam_figures
+from bench.evaluation.harness import evaluate_method, sample_pairs, save_sample_inputs, to_tensor
+from bench.evaluation.metrics import LpipsUnavailable, load_lpips
+from bench.evaluation.run_folder import (
     LOCK_FILE,
     check_method_identity,
     lock_run_folder,
     most_recent_run,
     read_stored_run,
 )
+from bench.methods import released
+from bench.reports.aggregate import summary_table
+from bench.reports.protocols import write_summary
 
 
 class RunError(BadInput):

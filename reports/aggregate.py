@@ -44,7 +44,7 @@ def latency_stats(latency: pd.DataFrame) -> pd.DataFrame:
 
 def summary_table(run_dir: Path, protocol: str = "per-image") -> str:
     """The Table 1 layout as text under `protocol`: metric × bucket rows, one column per method."""
-    from bench.reports.protocols import protocol_means, run_order  # bench.protocols builds on this module
+    from bench.reports.protocols import protocol_means, run_order  # that module builds on this one
 
     scores = read_scores(run_dir / "scores.csv")
     means = protocol_means(scores, protocol, run_order(run_dir, scores))

@@ -97,7 +97,7 @@ def test_bench_report_imports_neither_torch_nor_cv2_nor_the_methods(tmp_path):
         "try:\n    runpy.run_module('bench.report', run_name='__main__')\n"
         "except SystemExit as stop:\n    assert not stop.code, stop.code\n"
         "heavy = ('torch', 'torchvision', 'cv2', 'lpips', 'skimage')\n"
-        "units = ('bench.methods', 'bench.datasets', 'bench.harness', 'bench.metrics')\n"
+        "units = ('bench.methods', 'bench.datasets', 'bench.evaluation', 'bench.training')\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m.startswith(units)))\n"
     )
     result = run_python(["-c", probe], ROOT)

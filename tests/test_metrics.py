@@ -9,9 +9,9 @@ from scipy.ndimage import gaussian_filter1d
 from skimage.color import rgb2ycbcr
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from bench import metrics
 from bench.core.vocabulary import MetricProtocol
-from bench.metrics import score_batch
+from bench.evaluation import metrics
+from bench.evaluation.metrics import score_batch
 from tests.conftest import to_nchw
 
 

@@ -1,4 +1,4 @@
-"""Evaluation protocols (bench/protocols.py, docs/evaluation_protocols.md): hand-computed cells,
+"""Evaluation protocols (reports/protocols.py, docs/evaluation_protocols.md): hand-computed cells,
 the release's SSIM against scipy, and CLI runs whose protocol options must change the numbers."""
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from skimage.metrics import peak_signal_noise_ratio
 
 from bench.datasets.masks import bucketed_mask_set
 from bench.datasets.sources import load_test_set
+from bench.evaluation.metrics import mean_squared_error, release_ssim
 from bench.methods.base import Method
 from bench.methods.registry import _FACTORIES
-from bench.metrics import mean_squared_error, release_ssim
 from bench.reports import protocols
 from bench.run import main
 

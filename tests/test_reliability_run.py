@@ -23,10 +23,10 @@ from bench import report
 from bench.core import records
 from bench.core.records import completed_items, read_scores
 from bench.core.vocabulary import METRICS
+from bench.evaluation.run_folder import RunFolderError, check_method_identity, lock_run_folder
 from bench.methods.checkpoints import OWN_FORMAT
 from bench.reports.aggregate import bucket_means
 from bench.run import choose_run_dir
-from bench.run_folder import RunFolderError, check_method_identity, lock_run_folder
 from tests.reliability_fixtures import mask_folder, one_line_error, photo_folder, run_cli, write_photo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,7 +98,8 @@ def test_a_second_process_on_the_same_folder_is_refused_naming_the_holder(tmp_pa
         [
             sys.executable,
             "-c",
-            "import sys, time; from pathlib import Path; from bench.run_folder import lock_run_folder; "
+            "import sys, time; from pathlib import Path; "
+            "from bench.evaluation.run_folder import lock_run_folder; "
             "lock = lock_run_folder(Path(sys.argv[1])); print('locked', flush=True); time.sleep(60)",
             str(tmp_path / "run"),
         ],

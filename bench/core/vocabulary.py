@@ -25,7 +25,7 @@ def bucket_of(hole_ratio: float) -> str | None:
     return None
 
 
-# Stored per image × mask; mse and ssim_release are what the release protocol pools (bench/protocols.py)
+# Stored per image × mask; mse and ssim_release are what the release protocol pools (reports/protocols.py)
 METRICS = ("psnr", "ssim", "l1", "lpips", "mse", "ssim_release")
 TABLE_METRICS = ("psnr", "ssim", "l1")  # Table 1's columns
 METRIC_LABELS = {"psnr": "PSNR (dB)", "ssim": "SSIM", "l1": "mean ℓ1 (%)", "lpips": "LPIPS"}
@@ -36,7 +36,7 @@ PROTOCOLS = ("per-image", "release")  # how per-pair values become a table cell
 @dataclass(frozen=True)
 class MetricProtocol:
     """How images are scored; stored with every result because each choice moves the numbers.
-    `name`: how per-pair values become a Table 1 cell (bench/protocols.py); every run stores what
+    `name`: how per-pair values become a Table 1 cell (reports/protocols.py); every run stores what
     both protocols need, `name` chooses the one the tables show."""
 
     target: Literal["composite", "raw"] = "composite"  # official test script: composite

@@ -54,7 +54,7 @@ class TrainConfig:
     method: str = "lbam"  # lbam | pconv
     variant: str | None = None  # lbam: official | paper; pconv: paper | community
     ablation: str = "full"  # lbam Table 2 variants
-    objective: str | None = None  # bench.losses.OBJECTIVES; default: <method>_<variant>
+    objective: str | None = None  # bench.training.losses.OBJECTIVES; default: <method>_<variant>
     vgg_input: str | None = None  # raw | imagenet; default: from the objective
     d_update: str = "recompute"  # recompute | legacy (the release on torch ≤ 1.4)
     no_adv: bool = False  # Table 2 "w/o L_adv"

@@ -16,8 +16,8 @@ from bench.core.records import LATENCY_COLUMNS, SCORE_COLUMNS, CsvAppender, comp
 from bench.core.vocabulary import BUCKET_ORDER, METRICS, MetricProtocol
 from bench.datasets.images import TestSet
 from bench.datasets.masks import MaskSet
+from bench.evaluation.metrics import score_batch
 from bench.methods.base import Method, composite
-from bench.metrics import score_batch
 
 
 @dataclass

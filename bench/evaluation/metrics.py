@@ -1,6 +1,6 @@
 """Per-image metrics on images in [0,1]: PSNR, SSIM, mean ℓ1 (%), LPIPS; all torch, batched.
 
-Each pair also stores what the other evaluation protocol needs (bench/protocols.py,
+Each pair also stores what the other evaluation protocol needs (reports/protocols.py,
 docs/evaluation_protocols.md): its MSE (the release's PSNR pools it over a batch) and
 `ssim_release`, the SSIM of the release's pytorch_ssim on ×255 images.
 
