@@ -145,3 +145,46 @@ def completed_items(run_dir: Path) -> set[tuple[str, str, str]]:
     atomic_write_text(scores_path, keep_scores.to_csv(index=False))
     atomic_write_text(latency_path, keep_latency.drop_duplicates(key).to_csv(index=False))
     return complete
+
+
+def rank_record_files(run_dir: Path) -> list[tuple[Path, Path]]:
+    """(scores.rank<r>.csv, latency.rank<r>.csv) of every rank that left records, by rank."""
+    scores = sorted(run_dir.glob("scores.rank*.csv"), key=lambda p: int(p.stem.rpartition("rank")[2]))
+    return [(path, path.with_name("latency" + path.name.removeprefix("scores"))) for path in scores]
+
+
+def complete_records(scores_path: Path, latency_path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows of items whose metrics and latency are all in this pair of files (read only)."""
+    scores = read_scores(scores_path)
+    latency = (
+        pd.read_csv(latency_path, on_bad_lines="skip", dtype={"image_id": str, "mask_id": str})
+        if latency_path.exists() and latency_path.stat().st_size
+        else pd.DataFrame(columns=list(LATENCY_COLUMNS))
+    )
+    key = ["method", "image_id", "mask_id"]
+    counts = scores.groupby(key)["metric"].nunique()
+    complete = set(counts[counts == len(METRICS)].index)
+    complete &= set(map(tuple, latency[key].itertuples(index=False)))
+    keep_scores = scores[[k in complete for k in map(tuple, scores[key].itertuples(index=False))]]
+    keep_latency = latency[[k in complete for k in map(tuple, latency[key].itertuples(index=False))]]
+    return keep_scores, keep_latency.drop_duplicates(key)
+
+
+def merge_rank_records(run_dir: Path) -> int:
+    """Append the complete items of every rank's record files to scores.csv and latency.csv (an
+    item already there is kept once), then remove the rank files; returns the items added. Items a
+    killed rank left half-written are dropped, so a resumed run redoes them."""
+    files = rank_record_files(run_dir)
+    if not files:
+        return 0
+    main_scores, main_latency = complete_records(run_dir / "scores.csv", run_dir / "latency.csv")
+    parts = [complete_records(scores, latency) for scores, latency in files]
+    key = ["method", "image_id", "mask_id"]
+    scores = pd.concat([main_scores, *(s for s, _ in parts)]).drop_duplicates([*key, "metric"])
+    latency = pd.concat([main_latency, *(lat for _, lat in parts)]).drop_duplicates(key)
+    atomic_write_text(run_dir / "scores.csv", scores[list(SCORE_COLUMNS)].to_csv(index=False))
+    atomic_write_text(run_dir / "latency.csv", latency[list(LATENCY_COLUMNS)].to_csv(index=False))
+    for scores_path, latency_path in files:
+        scores_path.unlink()
+        latency_path.unlink(missing_ok=True)
+    return len(latency) - len(main_latency)

@@ -24,7 +24,7 @@ from bench.harness import safe_name
 from bench.records import LATENCY_COLUMNS, read_json, read_scores
 from bench.report_tables import paired_rows, table1_rows, table2_rows, table2_variants
 from bench.summary import METRIC_LABELS, TABLE_METRICS, bucket_means, latency_stats
-from datasets.masks import BUCKETS, bucket_label
+from datasets.masks import BUCKETS, OUTSIDE, bucket_label
 
 
 def copy_tree_files(source: Path, target: Path) -> None:
@@ -51,7 +51,12 @@ def sample_grid(run_dir: Path, assets: Path, method_names: list[str]) -> list[di
                 if (example / f"{file}.png").is_file()
             ]
             examples.append({"name": example.name, "tiles": tiles})
-        grid.append({"bucket": bucket_label(BUCKETS[order]), "examples": examples})
+        grid.append(
+            {
+                "bucket": bucket_label(BUCKETS[order]) if order < len(BUCKETS) else OUTSIDE,
+                "examples": examples,
+            }
+        )
     return grid
 
 

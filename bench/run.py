@@ -18,13 +18,17 @@ from typing import Any
 import torch
 
 import methods
+from bench import sharding
 from bench.figures import save_lbam_figures
-from bench.harness import evaluate_method, safe_name, sample_pairs, save_sample_inputs, to_tensor
+from bench.harness import Pair, evaluate_method, safe_name, sample_pairs, save_sample_inputs, to_tensor
 from bench.metrics import LpipsUnavailable, MetricProtocol, load_lpips
+from bench.pairing import PAIRINGS, Pairing, PairingError, choose_pairs, sample_pairs_among
+from bench.parallel import default_workers
 from bench.records import git_commit, package_versions, read_json, sha256_file, write_json
 from bench.summary import summary_table
-from datasets import DataNotFoundError, load_test_set
+from datasets import DataNotFoundError, TestSet, load_test_set
 from datasets.masks import GENERATORS, MaskError, MaskSet, bucketed_mask_set, load_mask_folder
+from methods.predictions import Predictions
 
 EXIT_BAD_INPUT = 2
 
@@ -35,6 +39,8 @@ class RunError(ValueError):
 
 # Settings that must be equal for a run folder to be resumed (methods may be added).
 RESUMABLE_KEYS = ("dataset", "masks", "masks_per_bucket", "size", "seed", "protocol")
+# Settings added later, with the value a run.json without them was made with.
+SCALE_KEYS = {"pairing": "cross", "masks_per_image": 1, "save_outputs": False}
 
 
 @dataclass
@@ -54,6 +60,11 @@ class RunConfig:
     method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     allow_untrained: bool = False
     batch_size: int = 1  # latency is measured at batch 1 unless this is raised
+    pairing: str = "cross"
+    masks_per_image: int = 1  # masks of each bucket per image under the per-image pairing
+    save_outputs: bool = False
+    predictions: dict[str, str] = field(default_factory=dict)  # method name → folder of outputs
+    workers: int = 0  # processes per CPU method; 0: every core for classical methods
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -110,6 +121,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="pairs per forward pass (default 1, at which latency is measured; raise it on a GPU)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the mask set and of random methods")
+    add_scale_arguments(parser)
     parser.add_argument("--size", type=int, default=256, help="test crop size (default 256)")
     parser.add_argument(
         "--target",
@@ -133,6 +145,59 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--report", default="reports/index.html", help="report to write ('' for none)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser.parse_args(argv)
+
+
+def add_scale_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--pairing",
+        choices=PAIRINGS,
+        default="cross",
+        help="cross: every image × every mask (default); per-image: --masks-per-image masks of each "
+        "bucket per image, drawn from (seed, image id); by-name: image x.* with mask x.* (needs "
+        "--masks folder:PATH)",
+    )
+    parser.add_argument(
+        "--masks-per-image", type=int, default=1, help="per-image pairing: masks of each bucket per image"
+    )
+    parser.add_argument(
+        "--save-outputs",
+        action="store_true",
+        help="store every composite as PNG: outputs/<method>/<image_id>__<mask_id>.png",
+    )
+    parser.add_argument(
+        "--predictions",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="score the <image_id>__<mask_id>.png files of PATH as method NAME (repeatable; "
+        "also --methods predictions:PATH)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="processes per CPU method (default 0: every core for classical methods, 1 for learned)",
+    )
+
+
+def parse_predictions(names: list[str], items: list[str]) -> tuple[list[str], dict[str, str]]:
+    """--methods predictions:PATH (named predictions@<folder name>) and --predictions NAME=PATH."""
+    folders, plain = {}, []
+    for name in names:
+        if name.startswith("predictions:"):
+            folder = name.removeprefix("predictions:")
+            name = f"predictions@{Path(folder).name or 'outputs'}"
+            folders[name] = folder
+        plain.append(name)
+    for item in items:
+        name, sep, folder = item.partition("=")
+        if not sep or not name or not folder:
+            raise RunError(f"--predictions {item!r}: expected NAME=PATH")
+        folders[name] = folder
+        plain.append(name)
+    if len(set(plain)) < len(plain):
+        raise RunError(f"a method name is given twice: {', '.join(sorted(plain))}")
+    return plain, folders
 
 
 def resolve_device(name: str) -> str:
@@ -179,6 +244,9 @@ def build_config(args: argparse.Namespace) -> RunConfig:
     protocol = MetricProtocol(args.target, args.quantize_8bit, args.color)
     if args.batch_size < 1:
         raise RunError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.workers < 0:
+        raise RunError(f"--workers must be 0 (every core) or more, got {args.workers}")
+    names, predictions = parse_predictions(names, args.predictions)
     return RunConfig(
         methods=names,
         dataset=args.dataset,
@@ -194,10 +262,19 @@ def build_config(args: argparse.Namespace) -> RunConfig:
         method_options=parse_method_options(args.option),
         allow_untrained=args.allow_untrained,
         batch_size=args.batch_size,
+        pairing=args.pairing,
+        masks_per_image=args.masks_per_image,
+        save_outputs=args.save_outputs,
+        predictions=predictions,
+        workers=args.workers,
     )
 
 
 def build_mask_set(config: RunConfig) -> MaskSet:
+    if config.pairing == "by-name":  # every mask of the folder, whatever its hole ratio
+        if not config.masks.startswith("folder:"):
+            raise RunError("--pairing by-name needs --masks folder:PATH (masks named as the images)")
+        return load_mask_folder(config.masks.removeprefix("folder:"), config.size, None, buckets_only=False)
     if config.masks.startswith("folder:"):
         return load_mask_folder(config.masks.removeprefix("folder:"), config.size, config.masks_per_bucket)
     return bucketed_mask_set(config.masks, config.masks_per_bucket, config.seed, config.size)
@@ -221,6 +298,7 @@ def check_resumable(run_dir: Path, config: RunConfig) -> dict[str, Any] | None:
     stored = read_json(run_dir / "run.json")
     previous = stored.get("config", {})
     changed = [k for k in RESUMABLE_KEYS if previous.get(k) != asdict(config)[k]]
+    changed += [k for k, old in SCALE_KEYS.items() if previous.get(k, old) != asdict(config)[k]]
     if changed:
         raise RunError(
             f"{run_dir} holds a run with other settings ({', '.join(changed)}); "
@@ -238,6 +316,9 @@ def create_methods(config: RunConfig, every_method: bool) -> list[methods.Method
             raise RunError(f"{flag} given for methods not in --methods: {', '.join(sorted(stray))}")
     created = []
     for name in config.methods:
+        if name in config.predictions:
+            created.append(Predictions(name, config.predictions[name], config.device))
+            continue
         base = name.split("@")[0]  # NAME@LABEL: several instances of one method, e.g. lbam@no_adv
         options = dict(config.method_options.get(name, {}))
         if "seed" in methods.option_names(base):
@@ -292,8 +373,49 @@ def copy_training_logs(checkpoints: dict[str, str], run_dir: Path) -> dict[str, 
     return copied
 
 
+def plan_pairs(
+    config: RunConfig, test_set: TestSet, mask_set: MaskSet, created: list[methods.Method]
+) -> tuple[Pairing, list[Pair], list[Pair]]:
+    """The pairing's pairs and the grid's sample pairs; predictions folders are checked for
+    every pair first (each missing, unreadable or mis-sized file is printed, then the run stops)."""
+    try:
+        pairing = choose_pairs(config.pairing, test_set, mask_set, config.masks_per_image, config.seed)
+    except PairingError as error:
+        raise RunError(str(error)) from None
+    for label, names in (("image", pairing.unpaired_images), ("mask", pairing.unpaired_masks)):
+        for name in names:
+            print(f"unpaired {label}: {name}", file=sys.stderr)
+    pairs = [Pair(i, m) for i, m in pairing.pairs]
+    if config.pairing == "cross":
+        samples = sample_pairs(test_set, mask_set, config.samples_per_bucket)
+    else:
+        chosen = sample_pairs_among(pairing.pairs, mask_set, config.samples_per_bucket)
+        samples = [Pair(i, m) for i, m in chosen]
+    keys = [(test_set.image_ids[p.image_index], mask_set.mask_ids[p.mask_index]) for p in pairs]
+    for method in created:
+        if isinstance(method, Predictions):
+            problems = method.problems(keys, config.size)
+            for problem in problems:
+                print(f"{method.name}: {problem}", file=sys.stderr)
+            if problems:
+                raise RunError(
+                    f"{method.name}: {len(problems)} of {len(keys)} predictions in {method.folder} are "
+                    f"missing or unusable (listed above; first: {problems[0]})"
+                )
+    return pairing, pairs, samples
+
+
+def workers_for(method: methods.Method, config: RunConfig) -> int:
+    if not method.device.type == "cpu":
+        return 1
+    return config.workers or default_workers(config.device, method.learned)
+
+
 def run(args: argparse.Namespace) -> Path:
     config = build_config(args)
+    rank, world, local_rank = sharding.start(config.device)
+    if world > 1 and config.device == "cuda":
+        config.device = f"cuda:{local_rank}"
     run_dir = choose_run_dir(args)
     previous = check_resumable(run_dir, config)
     created = create_methods(config, every_method=args.methods == "all")
@@ -317,6 +439,7 @@ def run(args: argparse.Namespace) -> Path:
                 )
     for name, why in test_set.skipped + mask_set.skipped:
         print(f"skipped {name}: {why}", file=sys.stderr)
+    pairing, pairs, samples = plan_pairs(config, test_set, mask_set, created)
 
     run_dir.mkdir(parents=True, exist_ok=True)
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -340,6 +463,8 @@ def run(args: argparse.Namespace) -> Path:
             "skipped": mask_set.skipped,
         },
         "lpips": lpips_note,
+        "pairing": pairing.describe(),
+        "ranks": world,
         "device": config.device,
         "threads": torch.get_num_threads(),
         "versions": package_versions(),
@@ -351,14 +476,15 @@ def run(args: argparse.Namespace) -> Path:
         merged = {**previous.get("methods", {}), **provenance["methods"]}
         provenance["methods"] = merged
         provenance["config"]["methods"] = list(merged)
-    write_json(run_dir / "run.json", provenance)
-
-    samples = sample_pairs(test_set, mask_set, config.samples_per_bucket)
-    save_sample_inputs(run_dir, test_set, mask_set, samples)
-    print(
-        f"{len(test_set)} images × {len(mask_set)} masks × {len(created)} methods → {run_dir}",
-        file=sys.stderr,
-    )
+    if rank == 0:
+        write_json(run_dir / "run.json", provenance)
+        save_sample_inputs(run_dir, test_set, mask_set, samples)
+        print(
+            f"{len(test_set)} images × {len(mask_set)} masks ({config.pairing}: {len(pairs)} pairs) × "
+            f"{len(created)} methods → {run_dir}",
+            file=sys.stderr,
+        )
+    shard = sharding.prepare_shard(run_dir, rank, world)
     for method in created:
         reused = evaluate_method(
             method,
@@ -368,13 +494,19 @@ def run(args: argparse.Namespace) -> Path:
             MetricProtocol(**config.protocol),
             lpips_model,
             samples,
-            progress=not args.no_progress,
+            progress=not args.no_progress and rank == 0,
             batch_size=config.batch_size,
+            pairs=pairs,
+            save_outputs=config.save_outputs,
+            workers=workers_for(method, config),
+            shard=shard,
         )
         if reused:
             print(
                 f"{method.name}: {reused} pairs already stored in {run_dir}, not recomputed", file=sys.stderr
             )
+    if not sharding.finish_shard(run_dir, shard):
+        return run_dir
     provenance["figures"] = lbam_figures(created, test_set, mask_set, samples, run_dir)
     provenance["training_logs"] = copy_training_logs(config.checkpoints, run_dir)
     provenance["status"] = "complete"
@@ -394,6 +526,7 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         run(args)
+        sharding.stop()
     except (DataNotFoundError, MaskError, methods.MethodError, RunError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
