@@ -15,6 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from bench.metrics import METRICS
@@ -165,9 +166,10 @@ def complete_records(scores_path: Path, latency_path: Path) -> tuple[pd.DataFram
     counts = scores.groupby(key)["metric"].nunique()
     complete = set(counts[counts == len(METRICS)].index)
     complete &= set(map(tuple, latency[key].itertuples(index=False)))
-    keep_scores = scores[[k in complete for k in map(tuple, scores[key].itertuples(index=False))]]
-    keep_latency = latency[[k in complete for k in map(tuple, latency[key].itertuples(index=False))]]
-    return keep_scores, keep_latency.drop_duplicates(key)
+    def of_complete(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[np.array([k in complete for k in frame[key].itertuples(index=False, name=None)], bool)]
+
+    return of_complete(scores), of_complete(latency).drop_duplicates(key)
 
 
 def merge_rank_records(run_dir: Path) -> int:
