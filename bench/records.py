@@ -166,6 +166,7 @@ def complete_records(scores_path: Path, latency_path: Path) -> tuple[pd.DataFram
     counts = scores.groupby(key)["metric"].nunique()
     complete = set(counts[counts == len(METRICS)].index)
     complete &= set(map(tuple, latency[key].itertuples(index=False)))
+
     def of_complete(frame: pd.DataFrame) -> pd.DataFrame:
         return frame[np.array([k in complete for k in frame[key].itertuples(index=False, name=None)], bool)]
 

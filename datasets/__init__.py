@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 
 from datasets.demo import load_demo
-from datasets.images import TestSet, crops_from_files, list_images
+from datasets.images import TestSet, list_images
+from datasets.lazy import lazy_crops_from_files
 from datasets.paris import load_paris
 from datasets.places import load_places
 from datasets.splits import DataNotFoundError
@@ -38,7 +39,7 @@ def load_test_set(spec: str, data_root: str | Path | None = None, size: int = 25
         files = list_images(folder)
         if not files:
             raise DataNotFoundError(f"image folder {folder} holds no image (.jpg, .jpeg, .png, .webp, .bmp)")
-        test_set = crops_from_files(
+        test_set = lazy_crops_from_files(  # read when scored: memory does not grow with the folder
             f"folder:{folder.name}",
             files,
             folder,
