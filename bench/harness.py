@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from bench.memory import PeakMemory
 from bench.metrics import METRICS, MetricProtocol, score_batch
 from bench.records import LATENCY_COLUMNS, SCORE_COLUMNS, CsvAppender, completed_items
 from bench.sharding import Shard
@@ -122,11 +123,14 @@ def score_pairs(scoring: Scoring, batch: list[Pair]) -> BatchRecords:
     method, test_set, mask_set, run_dir = scoring.method, scoring.test_set, scoring.mask_set, scoring.run_dir
     name, device = method.name, method.device
     image, mask = scoring.tensors(batch)
+    memory = PeakMemory(device)
     synchronize(device)
+    memory.start()
     start = time.perf_counter()
     output = method.predict(image, mask)
     synchronize(device)
     milliseconds = (time.perf_counter() - start) * 1000 / len(batch)
+    peak_mb = memory.stop()
     scores = score_batch(image, mask, output, scoring.protocol, scoring.lpips_model)
     score_rows, latency_rows = [], []
     for row, pair in enumerate(batch):
@@ -155,6 +159,7 @@ def score_pairs(scoring: Scoring, batch: list[Pair]) -> BatchRecords:
                 "mask_id": mask_id,
                 "ms": round(milliseconds, 4),
                 "device": str(device),
+                "peak_mb": round(peak_mb, 3),
             }
         )
     return BatchRecords(score_rows, latency_rows, milliseconds, float(scores["psnr"].mean()))

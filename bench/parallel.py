@@ -2,8 +2,8 @@
 
 Each worker holds the method, the test set and the masks (sent once, when it starts), runs one
 untimed warm-up call, then scores the batches it is handed with its share of the threads and
-sends the record rows back; the parent appends them as they arrive, so the progress bar and
-resuming work as in one process. Every pair's result depends only on the pair (random methods
+sends the record rows back; the parent appends them in the batches' order as they arrive, so
+the record files, the progress bar and resuming are as in one process. Every pair's result depends only on the pair (random methods
 re-seed per image), so the records equal a one-process run's whatever the order.
 Workers with one thread each (every core busy, the default) are forked from this process: they
 start in ≈ 0.1 s and share its memory. A forked child that uses more than one OpenMP thread after
@@ -57,7 +57,8 @@ def _score(batch: list[Pair]) -> BatchRecords:
 
 
 def score_in_workers(scoring: Scoring, batches: list[list[Pair]], workers: int) -> Iterator[BatchRecords]:
-    """The records of every batch, in the order they finish, from `workers` processes."""
+    """The records of every batch from `workers` processes, in the batches' order (so the record
+    files list the items as a one-process run does)."""
     workers = min(workers, len(batches))
     threads = max(1, torch.get_num_threads() // workers)
     if threads == 1:
@@ -66,4 +67,4 @@ def score_in_workers(scoring: Scoring, batches: list[list[Pair]], workers: int) 
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["bench.harness", "methods"])
     with context.Pool(workers, initializer=_start_worker, initargs=(scoring, threads)) as pool:
-        yield from pool.imap_unordered(_score, batches)
+        yield from pool.imap(_score, batches)

@@ -21,7 +21,7 @@ import pandas as pd
 from bench.metrics import METRICS
 
 SCORE_COLUMNS = ("method", "dataset", "image_id", "mask_id", "bucket", "hole_ratio", "metric", "value")
-LATENCY_COLUMNS = ("method", "image_id", "mask_id", "ms", "device")
+LATENCY_COLUMNS = ("method", "image_id", "mask_id", "ms", "device", "peak_mb")
 PACKAGES = (
     "torch",
     "torchvision",
@@ -90,12 +90,24 @@ def git_commit(folder: Path | None = None) -> str:
     return f"{commit}-dirty" if dirty else commit
 
 
+def add_missing_columns(path: Path, columns: tuple[str, ...]) -> None:
+    """Rewrite a record file made before `columns` grew (e.g. latency.csv before peak_mb) with the
+    new columns empty, so appended rows line up with its header."""
+    with open(path, newline="") as handle:
+        header = next(csv.reader(handle), [])
+    if tuple(header) != columns and set(header) <= set(columns):
+        frame = pd.read_csv(path, on_bad_lines="skip", dtype=str, keep_default_na=False)
+        atomic_write_text(path, frame.reindex(columns=list(columns), fill_value="").to_csv(index=False))
+
+
 class CsvAppender:
     """Appends rows to a CSV file, writing the header when the file is new; flushed per call."""
 
     def __init__(self, path: Path, columns: Iterable[str]) -> None:
         self.path, self.columns = path, tuple(columns)
         new = not path.exists() or path.stat().st_size == 0
+        if not new:
+            add_missing_columns(path, self.columns)
         self._handle = open(path, "a", newline="")
         self._writer = csv.writer(self._handle)
         if new:
@@ -186,7 +198,8 @@ def merge_rank_records(run_dir: Path) -> int:
     scores = pd.concat([main_scores, *(s for s, _ in parts)]).drop_duplicates([*key, "metric"])
     latency = pd.concat([main_latency, *(lat for _, lat in parts)]).drop_duplicates(key)
     atomic_write_text(run_dir / "scores.csv", scores[list(SCORE_COLUMNS)].to_csv(index=False))
-    atomic_write_text(run_dir / "latency.csv", latency[list(LATENCY_COLUMNS)].to_csv(index=False))
+    latency = latency.reindex(columns=list(LATENCY_COLUMNS))
+    atomic_write_text(run_dir / "latency.csv", latency.to_csv(index=False))
     for scores_path, latency_path in files:
         scores_path.unlink()
         latency_path.unlink(missing_ok=True)
