@@ -3,8 +3,9 @@
 Each worker holds the method, the test set and the masks (sent once, when it starts), runs one
 untimed warm-up call, then scores the batches it is handed with its share of the threads and
 sends the record rows back; the parent appends them in the batches' order as they arrive, so
-the record files, the progress bar and resuming are as in one process. Every pair's result depends only on the pair (random methods
-re-seed per image), so the records equal a one-process run's whatever the order.
+the record files, the progress bar and resuming are as in one process. Every pair's result
+depends only on the pair (random methods re-seed per image), so the records equal a
+one-process run's whichever worker scored it.
 Workers with one thread each (every core busy, the default) are forked from this process: they
 start in ≈ 0.1 s and share its memory. A forked child that uses more than one OpenMP thread after
 the parent computed hangs (GNU libgomp is not fork-safe), so workers with several threads come
