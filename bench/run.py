@@ -414,7 +414,12 @@ def workers_for(method: methods.Method, config: RunConfig) -> int:
 def run(args: argparse.Namespace) -> Path:
     config = build_config(args)
     rank, world, local_rank = sharding.start(config.device)
-    if world > 1 and config.device == "cuda":
+    if world > 1 and config.device == "cuda":  # one GPU per rank
+        if local_rank >= torch.cuda.device_count():
+            raise RunError(
+                f"rank {rank} needs cuda:{local_rank} but this node has {torch.cuda.device_count()} GPUs; "
+                "start at most that many processes per node"
+            )
         config.device = f"cuda:{local_rank}"
     run_dir = choose_run_dir(args)
     previous = check_resumable(run_dir, config)
