@@ -61,3 +61,32 @@ def test_default_workers_use_every_core_for_classical_cpu_methods_only(monkeypat
 def test_negative_workers_are_refused(tmp_path, capsys):
     assert main([*TINY, "--methods", "telea", "--workers", "-1", "--out", str(tmp_path / "r")]) == 2
     assert "--workers must be 0" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_workers_with_several_threads_come_from_the_forkserver_and_agree(tmp_path):
+    """Two threads per worker: not forked from this process (libgomp would hang), same records."""
+    import torch
+
+    import methods
+    from bench.harness import all_pairs, evaluate_method
+    from bench.metrics import MetricProtocol
+    from datasets import load_test_set
+    from datasets.masks import bucketed_mask_set
+
+    images, masks = load_test_set("demo", size=64), bucketed_mask_set("free_form", 1, 0, 64)
+    pairs = all_pairs(images, masks)[:6]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(4)
+    try:
+        for workers in (1, 2):
+            run_dir = tmp_path / str(workers)
+            run_dir.mkdir()
+            method = methods.create("ns")
+            evaluate_method(
+                method, images, masks, run_dir, MetricProtocol(), progress=False, pairs=pairs, workers=workers
+            )
+    finally:
+        torch.set_num_threads(threads)
+    pd.testing.assert_frame_equal(records(tmp_path / "2")[0], records(tmp_path / "1")[0], check_exact=True)
+    assert len(records(tmp_path / "2")[0]) == 6 * 4
