@@ -9,7 +9,8 @@ one-process run's whichever worker scored it.
 Workers with one thread each (every core busy, the default) are forked from this process: they
 start in ≈ 0.1 s and share its memory. A forked child that uses more than one OpenMP thread after
 the parent computed hangs (GNU libgomp is not fork-safe), so workers with several threads come
-from a forkserver that has imported the project once (one import, ≈ 2–6 s, per run).
+from a forkserver that has imported the project once (one import, ≈ 2–6 s, per run). OpenCV's
+pool has the same trap (resizing it in a forked child hangs in pthread_cond_destroy).
 """
 
 from __future__ import annotations
@@ -41,10 +42,11 @@ def default_workers(device: str, learned: bool) -> int:
     return max(1, available_cores() // local_ranks)
 
 
-def _start_worker(scoring: Scoring, threads: int) -> None:
+def _start_worker(scoring: Scoring, threads: int, forked: bool) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
     torch.set_num_threads(threads)
-    cv2.setNumThreads(threads)
+    if not forked:  # a forked child inherits one OpenCV thread from the parent (see below)
+        cv2.setNumThreads(threads)
     _worker.update(scoring=scoring, warm=False)
 
 
@@ -62,10 +64,19 @@ def score_in_workers(scoring: Scoring, batches: list[list[Pair]], workers: int) 
     files list the items as a one-process run does)."""
     workers = min(workers, len(batches))
     threads = max(1, torch.get_num_threads() // workers)
-    if threads == 1:
+    forked = threads == 1
+    if forked:
         context = multiprocessing.get_context("fork")
     else:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["bench.harness", "methods"])
-    with context.Pool(workers, initializer=_start_worker, initargs=(scoring, threads)) as pool:
-        yield from pool.imap(_score, batches)
+    # Resizing OpenCV's thread pool in a forked child waits forever for threads fork did not copy;
+    # the parent shrinks it to one thread before forking instead, and restores it afterwards.
+    opencv_threads = cv2.getNumThreads()
+    if forked:
+        cv2.setNumThreads(1)
+    try:
+        with context.Pool(workers, initializer=_start_worker, initargs=(scoring, threads, forked)) as pool:
+            yield from pool.imap(_score, batches)
+    finally:
+        cv2.setNumThreads(opencv_threads)

@@ -90,3 +90,37 @@ def test_workers_with_several_threads_come_from_the_forkserver_and_agree(tmp_pat
         torch.set_num_threads(threads)
     pd.testing.assert_frame_equal(records(tmp_path / "2")[0], records(tmp_path / "1")[0], check_exact=True)
     assert len(records(tmp_path / "2")[0]) == 6 * 4
+
+
+FORK_AFTER_OPENCV = """
+import cv2, numpy as np, tempfile, torch
+from pathlib import Path
+import methods
+from bench.harness import Scoring, all_pairs
+from bench.metrics import MetricProtocol
+from bench.parallel import score_in_workers
+from datasets import load_test_set
+from datasets.masks import bucketed_mask_set
+cv2.setNumThreads(2)
+torch.set_num_threads(2)
+for _ in range(5):
+    cv2.resize(np.random.rand(800, 800, 3).astype(np.float32), (300, 300), interpolation=cv2.INTER_CUBIC)
+images, masks = load_test_set("demo", size=64), bucketed_mask_set("free_form", 1, 0, 64)
+with tempfile.TemporaryDirectory() as folder:
+    scoring = Scoring(methods.create("telea"), images, masks, Path(folder), MetricProtocol())
+    done = list(score_in_workers(scoring, [[p] for p in all_pairs(images, masks)[:4]], 2))
+print(len(done), cv2.getNumThreads())
+"""
+
+
+@pytest.mark.slow
+def test_forked_workers_do_not_hang_after_the_parent_used_opencv_threads():
+    """Resizing OpenCV's pool in a forked child hung the demo (pthread_cond_destroy, forever)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", FORK_AFTER_OPENCV], capture_output=True, text=True, timeout=240, cwd=Path.cwd()
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["4", "2"]  # every batch back; the parent's OpenCV threads restored
