@@ -124,3 +124,30 @@ def test_forked_workers_do_not_hang_after_the_parent_used_opencv_threads():
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["4", "2"]  # every batch back; the parent's OpenCV threads restored
+
+
+def test_scores_do_not_depend_on_the_thread_count(tmp_path):
+    """256² pairs (large enough for torch to split reductions): 1 process × 2 threads, 2 × 1."""
+    import torch
+
+    import methods
+    from bench.harness import all_pairs, evaluate_method
+    from bench.metrics import MetricProtocol
+    from datasets import load_test_set
+    from datasets.masks import bucketed_mask_set
+
+    images, masks = load_test_set("demo", size=256), bucketed_mask_set("free_form", 1, 0, 256)
+    pairs = all_pairs(images, masks)[::8]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for workers in (1, 2):
+            run_dir = tmp_path / str(workers)
+            run_dir.mkdir()
+            method = methods.create("telea")
+            evaluate_method(
+                method, images, masks, run_dir, MetricProtocol(), progress=False, pairs=pairs, workers=workers
+            )
+    finally:
+        torch.set_num_threads(threads)
+    pd.testing.assert_frame_equal(records(tmp_path / "2")[0], records(tmp_path / "1")[0], check_exact=True)
