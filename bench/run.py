@@ -92,7 +92,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--masks-per-bucket",
         type=int,
         default=2,
-        help="masks in each hole-ratio bucket; every test image is paired with every mask",
+        help="masks in each hole-ratio bucket (paired with the images as --pairing says)",
     )
     parser.add_argument(
         "--checkpoint",

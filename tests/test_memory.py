@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import mmap
 
 import numpy as np
 import pandas as pd
@@ -16,9 +17,12 @@ from bench.summary import latency_stats
 
 def test_cpu_peak_is_the_resident_growth_of_the_call():
     memory = PeakMemory(torch.device("cpu"))
+    page = b"x" * 2**20
     memory.start()
-    block = np.ones(64 * 2**20, np.uint8)  # 64 MiB, touched
-    del block
+    block = mmap.mmap(-1, 64 * 2**20)  # 64 MiB of fresh pages (malloc may reuse resident heap)
+    for offset in range(0, len(block), len(page)):
+        block[offset : offset + len(page)] = page
+    block.close()
     grown = memory.stop()
     if math.isnan(grown):
         pytest.skip("no /proc/self/clear_refs here")
