@@ -34,7 +34,7 @@ def write_records(
     rows = [("telea", "demo", i, "m", "(0.1, 0.2]", 0.15, m, 1.5) for i in items for m in METRICS]
     rows += [("telea", "demo", cut, "m", "(0.1, 0.2]", 0.15, "psnr", 1.0)] if cut else []
     pd.DataFrame(rows, columns=SCORE_COLUMNS).to_csv(run_dir / f"scores{suffix}.csv", index=False)
-    latency = [("telea", i, "m", 2.0, "cpu") for i in latency_items]
+    latency = [("telea", i, "m", 2.0, "cpu", 0.5) for i in latency_items]
     pd.DataFrame(latency, columns=LATENCY_COLUMNS).to_csv(run_dir / f"latency{suffix}.csv", index=False)
 
 
