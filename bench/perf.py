@@ -25,7 +25,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from bench import methods
 from bench.core.records import package_versions
-from bench.evaluation import metrics
+from bench.evaluation import metrics, perf_scale
 from bench.evaluation.harness import synchronize
 
 
@@ -251,7 +251,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", default="perf.json")
     parser.add_argument(
-        "--skip", default="", help="comma-separated parts to skip: learned,training,classical,metrics,e2e"
+        "--skip",
+        default="",
+        help="comma-separated parts to skip: learned,training,classical,metrics,scaling,e2e",
     )
     args = parser.parse_args(argv)
     device = torch.device(
@@ -324,6 +326,9 @@ def main(argv: list[str] | None = None) -> int:
             f"metrics PSNR+SSIM+l1: {m['ours_images_per_s']:.0f} img/s vs scikit-image "
             f"{m['skimage_images_per_s']:.0f} img/s ({m['speedup']:.2f}x)"
         )
+    if "scaling" not in skip:
+        results["scaling"] = perf_scale.scaling()
+        perf_scale.print_scaling(results["scaling"])
     if "e2e" not in skip:
         results["end_to_end"] = end_to_end()
         print(f"demo python -m bench.run: {results['end_to_end']['demo_bench_run_seconds']:.0f} s")

@@ -25,10 +25,14 @@ from bench.core.vocabulary import PROTOCOLS, MetricProtocol
 from bench.datasets.masks import GENERATORS, MaskSet, bucketed_mask_set, load_mask_folder
 from bench.datasets.release_crop import load_release_test_set
 from bench.datasets.sources import TestSet, load_test_set
+from bench.evaluation import sharding
 from bench.evaluation.checks import check_arguments, check_device, typed_options
 from bench.evaluation.figures import save_lbam_figures
-from bench.evaluation.harness import evaluate_method, sample_pairs, save_sample_inputs, to_tensor
+from bench.evaluation.harness import Pair, evaluate_method, sample_pairs, save_sample_inputs, to_tensor
 from bench.evaluation.metrics import LpipsUnavailable, load_lpips
+from bench.evaluation.pairing import PAIRINGS, Pairing, PairingError, choose_pairs, sample_pairs_among
+from bench.evaluation.parallel import default_workers
+from bench.evaluation.predictions import Predictions
 from bench.evaluation.run_folder import (
     LOCK_FILE,
     check_method_identity,
@@ -47,6 +51,8 @@ class RunError(BadInput):
 
 # Settings that must be equal for a run folder to be resumed (methods may be added).
 RESUMABLE_KEYS = ("dataset", "masks", "masks_per_bucket", "size", "seed", "protocol", "test_crop")
+# Settings added later, with the value a run.json without them was made with.
+SCALE_KEYS = {"pairing": "cross", "masks_per_image": 1, "save_outputs": False}
 
 
 @dataclass
@@ -67,6 +73,11 @@ class RunConfig:
     allow_untrained: bool = False
     batch_size: int = 1  # latency is measured at batch 1 unless this is raised
     test_crop: str = "centre"  # or "release": datasets/release_crop.py
+    pairing: str = "cross"
+    masks_per_image: int = 1  # masks of each bucket per image under the per-image pairing
+    save_outputs: bool = False
+    predictions: dict[str, str] = field(default_factory=dict)  # method name → folder of outputs
+    workers: int = 0  # processes per CPU method; 0: every core for classical methods
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -94,7 +105,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--masks-per-bucket",
         type=int,
         default=2,
-        help="masks in each hole-ratio bucket; every test image is paired with every mask",
+        help="masks in each hole-ratio bucket (paired with the images as --pairing says)",
     )
     parser.add_argument(
         "--checkpoint",
@@ -129,6 +140,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="pairs per forward pass (default 1, at which latency is measured; raise it on a GPU)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the mask set and of random methods")
+    add_scale_arguments(parser)
     parser.add_argument("--size", type=int, default=256, help="test crop size (default 256)")
     parser.add_argument(
         "--target",
@@ -166,6 +178,59 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--report", default="reports/index.html", help="report to write ('' for none)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser.parse_args(argv)
+
+
+def add_scale_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--pairing",
+        choices=PAIRINGS,
+        default="cross",
+        help="cross: every image × every mask (default); per-image: --masks-per-image masks of each "
+        "bucket per image, drawn from (seed, image id); by-name: image x.* with mask x.* (needs "
+        "--masks folder:PATH)",
+    )
+    parser.add_argument(
+        "--masks-per-image", type=int, default=1, help="per-image pairing: masks of each bucket per image"
+    )
+    parser.add_argument(
+        "--save-outputs",
+        action="store_true",
+        help="store every composite as PNG: outputs/<method>/<image_id>__<mask_id>.png",
+    )
+    parser.add_argument(
+        "--predictions",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="score the <image_id>__<mask_id>.png files of PATH as method NAME (repeatable; "
+        "also --methods predictions:PATH)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="processes per CPU method (default 0: every core for classical methods, 1 for learned)",
+    )
+
+
+def parse_predictions(names: list[str], items: list[str]) -> tuple[list[str], dict[str, str]]:
+    """--methods predictions:PATH (named predictions@<folder name>) and --predictions NAME=PATH."""
+    folders, plain = {}, []
+    for name in names:
+        if name.startswith("predictions:"):
+            folder = name.removeprefix("predictions:")
+            name = f"predictions@{Path(folder).name or 'outputs'}"
+            folders[name] = folder
+        plain.append(name)
+    for item in items:
+        name, sep, folder = item.partition("=")
+        if not sep or not name or not folder:
+            raise RunError(f"--predictions {item!r}: expected NAME=PATH")
+        folders[name] = folder
+        plain.append(name)
+    if len(set(plain)) < len(plain):
+        raise RunError(f"a method name is given twice: {', '.join(sorted(plain))}")
+    return plain, folders
 
 
 def resolve_device(name: str) -> str:
@@ -210,6 +275,9 @@ def build_config(args: argparse.Namespace) -> RunConfig:
     protocol = MetricProtocol(args.target, args.quantize_8bit, args.color, args.protocol)
     if args.batch_size < 1:
         raise RunError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.workers < 0:
+        raise RunError(f"--workers must be 0 (every core) or more, got {args.workers}")
+    names, predictions = parse_predictions(names, args.predictions)
     return RunConfig(
         methods=names,
         dataset=args.dataset,
@@ -226,6 +294,11 @@ def build_config(args: argparse.Namespace) -> RunConfig:
         allow_untrained=args.allow_untrained,
         batch_size=args.batch_size,
         test_crop=args.test_crop,
+        pairing=args.pairing,
+        masks_per_image=args.masks_per_image,
+        save_outputs=args.save_outputs,
+        predictions=predictions,
+        workers=args.workers,
     )
 
 
@@ -236,6 +309,10 @@ def build_test_set(config: RunConfig) -> TestSet:
 
 
 def build_mask_set(config: RunConfig) -> MaskSet:
+    if config.pairing == "by-name":  # every mask of the folder, whatever its hole ratio
+        if not config.masks.startswith("folder:"):
+            raise RunError("--pairing by-name needs --masks folder:PATH (masks named as the images)")
+        return load_mask_folder(config.masks.removeprefix("folder:"), config.size, None, buckets_only=False)
     if config.masks.startswith("folder:"):
         return load_mask_folder(config.masks.removeprefix("folder:"), config.size, config.masks_per_bucket)
     return bucketed_mask_set(config.masks, config.masks_per_bucket, config.seed, config.size)
@@ -259,6 +336,7 @@ def check_resumable(run_dir: Path, config: RunConfig) -> dict[str, Any] | None:
         return None
     previous = stored["config"]
     changed = [k for k in RESUMABLE_KEYS if previous.get(k) != asdict(config)[k]]
+    changed += [k for k, old in SCALE_KEYS.items() if previous.get(k, old) != asdict(config)[k]]
     if changed:
         raise RunError(
             f"{run_dir} holds a run with other settings ({', '.join(changed)}); "
@@ -276,6 +354,9 @@ def create_methods(config: RunConfig, every_method: bool) -> list[methods.Method
             raise RunError(f"{flag} given for methods not in --methods: {', '.join(sorted(stray))}")
     created = []
     for name in config.methods:
+        if name in config.predictions:
+            created.append(Predictions(name, config.predictions[name], config.device))
+            continue
         base = name.split("@")[0]  # NAME@LABEL: several instances of one method, e.g. lbam@no_adv
         options = dict(config.method_options.get(name, {}))
         if "seed" in methods.option_names(base):
@@ -330,20 +411,68 @@ def copy_training_logs(checkpoints: dict[str, str], run_dir: Path) -> dict[str, 
     return copied
 
 
+def plan_pairs(
+    config: RunConfig, test_set: TestSet, mask_set: MaskSet, created: list[methods.Method]
+) -> tuple[Pairing, list[Pair], list[Pair]]:
+    """The pairing's pairs and the grid's sample pairs; predictions folders are checked for
+    every pair first (each missing, unreadable or mis-sized file is printed, then the run stops)."""
+    try:
+        pairing = choose_pairs(config.pairing, test_set, mask_set, config.masks_per_image, config.seed)
+    except PairingError as error:
+        raise RunError(str(error)) from None
+    for label, names in (("image", pairing.unpaired_images), ("mask", pairing.unpaired_masks)):
+        for name in names:
+            print(f"unpaired {label}: {name}", file=sys.stderr)
+    pairs = [Pair(i, m) for i, m in pairing.pairs]
+    if config.pairing == "cross":
+        samples = sample_pairs(test_set, mask_set, config.samples_per_bucket)
+    else:
+        chosen = sample_pairs_among(pairing.pairs, mask_set, config.samples_per_bucket)
+        samples = [Pair(i, m) for i, m in chosen]
+    keys = [(test_set.image_ids[p.image_index], mask_set.mask_ids[p.mask_index]) for p in pairs]
+    for method in created:
+        if isinstance(method, Predictions):
+            problems = method.problems(keys, config.size)
+            for problem in problems:
+                print(f"{method.name}: {problem}", file=sys.stderr)
+            if problems:
+                raise RunError(
+                    f"{method.name}: {len(problems)} of {len(keys)} predictions in {method.folder} are "
+                    f"missing or unusable (listed above; first: {problems[0]})"
+                )
+    return pairing, pairs, samples
+
+
+def workers_for(method: methods.Method, config: RunConfig) -> int:
+    if not method.device.type == "cpu":
+        return 1
+    return config.workers or default_workers(config.device, method.learned)
+
+
 def run(args: argparse.Namespace) -> Path:
     config = build_config(args)
+    rank, world, local_rank = sharding.start(config.device)
+    if world > 1 and config.device == "cuda":  # one GPU per rank
+        if local_rank >= torch.cuda.device_count():
+            raise RunError(
+                f"rank {rank} needs cuda:{local_rank} but this node has {torch.cuda.device_count()} GPUs; "
+                "start at most that many processes per node"
+            )
+        config.device = f"cuda:{local_rank}"
     run_dir = choose_run_dir(args)
     new_folder = not run_dir.exists()
-    lock = lock_run_folder(run_dir)
+    # rank 0 holds the run folder for its torchrun launch; the other ranks write rank files only
+    lock = lock_run_folder(run_dir) if rank == 0 else None
     try:
-        return run_locked(args, config, run_dir)
+        return run_locked(args, config, run_dir, rank, world)
     finally:
-        lock.close()
-        if new_folder and [p.name for p in run_dir.iterdir()] == [LOCK_FILE]:
+        if lock is not None:
+            lock.close()
+        if new_folder and rank == 0 and [p.name for p in run_dir.iterdir()] == [LOCK_FILE]:
             shutil.rmtree(run_dir)  # refused before anything was written: leave no empty folder
 
 
-def run_locked(args: argparse.Namespace, config: RunConfig, run_dir: Path) -> Path:
+def run_locked(args: argparse.Namespace, config: RunConfig, run_dir: Path, rank: int, world: int) -> Path:
     previous = check_resumable(run_dir, config)
     created = create_methods(config, every_method=args.methods == "all")
     checkpoints_sha256 = {n: sha256_path(p) for n, p in config.checkpoints.items()}
@@ -369,6 +498,7 @@ def run_locked(args: argparse.Namespace, config: RunConfig, run_dir: Path) -> Pa
                 )
     for name, why in test_set.skipped + mask_set.skipped:
         print(f"skipped {name}: {why}", file=sys.stderr)
+    pairing, pairs, samples = plan_pairs(config, test_set, mask_set, created)
 
     run_dir.mkdir(parents=True, exist_ok=True)
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -394,6 +524,8 @@ def run_locked(args: argparse.Namespace, config: RunConfig, run_dir: Path) -> Pa
             "mask_ids": mask_set.mask_ids,
         },
         "lpips": lpips_note,
+        "pairing": pairing.describe(),
+        "ranks": world,
         "device": config.device,
         "threads": torch.get_num_threads(),
         "versions": package_versions(),
@@ -406,14 +538,15 @@ def run_locked(args: argparse.Namespace, config: RunConfig, run_dir: Path) -> Pa
         provenance["methods"] = merged
         provenance["config"]["methods"] = list(merged)
         provenance["checkpoints_sha256"] = {**previous.get("checkpoints_sha256", {}), **checkpoints_sha256}
-    write_json(run_dir / "run.json", provenance)
-
-    samples = sample_pairs(test_set, mask_set, config.samples_per_bucket)
-    save_sample_inputs(run_dir, test_set, mask_set, samples)
-    print(
-        f"{len(test_set)} images × {len(mask_set)} masks × {len(created)} methods → {run_dir}",
-        file=sys.stderr,
-    )
+    if rank == 0:
+        write_json(run_dir / "run.json", provenance)
+        save_sample_inputs(run_dir, test_set, mask_set, samples)
+        print(
+            f"{len(test_set)} images × {len(mask_set)} masks ({config.pairing}: {len(pairs)} pairs) × "
+            f"{len(created)} methods → {run_dir}",
+            file=sys.stderr,
+        )
+    shard = sharding.prepare_shard(run_dir, rank, world)
     for method in created:
         reused = evaluate_method(
             method,
@@ -423,13 +556,19 @@ def run_locked(args: argparse.Namespace, config: RunConfig, run_dir: Path) -> Pa
             MetricProtocol(**config.protocol),
             lpips_model,
             samples,
-            progress=not args.no_progress,
+            progress=not args.no_progress and rank == 0,
             batch_size=config.batch_size,
+            pairs=pairs,
+            save_outputs=config.save_outputs,
+            workers=workers_for(method, config),
+            shard=shard,
         )
         if reused:
             print(
                 f"{method.name}: {reused} pairs already stored in {run_dir}, not recomputed", file=sys.stderr
             )
+    if not sharding.finish_shard(run_dir, shard):
+        return run_dir
     provenance["figures"] = lbam_figures(created, test_set, mask_set, samples, run_dir)
     provenance["training_logs"] = copy_training_logs(config.checkpoints, run_dir)
     provenance["status"] = "complete"
@@ -451,6 +590,7 @@ def main(argv: list[str] | None = None) -> int:
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         run(args)
+        sharding.stop()
     except BadInput as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 from bench.core.errors import MaskError
-from bench.core.vocabulary import BUCKET_ORDER, BUCKETS, bucket_label, bucket_of
+from bench.core.vocabulary import BUCKET_ORDER, BUCKETS, OUTSIDE, bucket_label, bucket_of
 from bench.datasets.images import MAX_PIXELS, display_name, unique_ids
 
 MASK_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".webp")
@@ -273,6 +273,3 @@ def check_bucket_counts(folder: Path, counts: dict[str, int], per_bucket: int) -
             f"mask folder {display_name(folder)} has fewer than --masks-per-bucket {per_bucket} masks in "
             f"{len(short)} bucket(s) ({'; '.join(short)}); lower --masks-per-bucket or add masks"
         )
-
-
-OUTSIDE = "outside (0.1, 0.5]"

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from bench.core.errors import DataNotFoundError
 from bench.datasets.demo import load_demo
-from bench.datasets.images import TestSet, broken_links, crops_from_files, display_name, list_images
+from bench.datasets.images import TestSet, broken_links, display_name, list_images
+from bench.datasets.lazy import lazy_crops_from_files
 from bench.datasets.paris import load_paris
 from bench.datasets.places import load_places
 
@@ -41,7 +42,7 @@ def load_test_set(spec: str, data_root: str | Path | None = None, size: int = 25
         files = list_images(folder)
         if not files:
             raise DataNotFoundError(f"image folder {folder} holds no image (.jpg, .jpeg, .png, .webp, .bmp)")
-        test_set = crops_from_files(
+        test_set = lazy_crops_from_files(  # read when scored: memory does not grow with the folder
             f"folder:{display_name(folder.name)}",
             files,
             folder,

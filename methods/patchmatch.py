@@ -37,6 +37,14 @@ class PatchMatch(PerImageUint8Method):
         self._lib.set_random_seed(self.seed)
         return self._lib.inpaint(rgb, hole, patch_size=self.patch_size)
 
+    def __getstate__(self) -> dict:  # for worker processes: the native module is loaded again there
+        return {k: v for k, v in self.__dict__.items() if k != "_lib"}
+
+    def __setstate__(self, state: dict) -> None:
+        from patchmatch import patch_match
+
+        self.__dict__.update(state, _lib=patch_match)
+
     def options(self) -> dict[str, int]:
         return {"patch_size": self.patch_size, "seed": self.seed}
 

@@ -30,14 +30,17 @@ def bucket_means(scores: pd.DataFrame, intervals: bool = False, seed: int = 0) -
 
 
 def latency_stats(latency: pd.DataFrame) -> pd.DataFrame:
-    """Median and interquartile range of ms per image, per method."""
+    """Median and interquartile range of ms per image, per method; the largest peak memory growth
+    of a call (MiB, NaN for records made before it was measured)."""
     grouped = latency.groupby("method")["ms"]
+    peak = latency.reindex(columns=["method", "peak_mb"]).groupby("method")["peak_mb"]
     return pd.DataFrame(
         {
             "median_ms": grouped.median(),
             "q25_ms": grouped.quantile(0.25),
             "q75_ms": grouped.quantile(0.75),
             "n": grouped.count(),
+            "peak_mb": pd.to_numeric(peak.max(), errors="coerce"),
         }
     ).reset_index()
 

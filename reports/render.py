@@ -19,7 +19,7 @@ import pandas as pd
 
 from bench.core.files import read_json, safe_name
 from bench.core.records import read_latency, read_scores
-from bench.core.vocabulary import BUCKETS, METRIC_LABELS, TABLE_METRICS, bucket_label
+from bench.core.vocabulary import BUCKETS, METRIC_LABELS, OUTSIDE, TABLE_METRICS, bucket_label
 from bench.reports import paper
 from bench.reports import plots as report_plots
 from bench.reports.aggregate import latency_stats
@@ -58,7 +58,8 @@ def sample_grid(run_dir: Path, assets: Path, method_names: list[str]) -> list[di
                 if (example / f"{file}.png").is_file()
             ]
             examples.append({"name": example.name, "tiles": tiles})
-        grid.append({"bucket": bucket_label(BUCKETS[order]), "examples": examples})
+        label = bucket_label(BUCKETS[order]) if order < len(BUCKETS) else OUTSIDE
+        grid.append({"bucket": label, "examples": examples})
     return grid
 
 

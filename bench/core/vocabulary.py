@@ -15,6 +15,7 @@ def bucket_label(bucket: tuple[float, float]) -> str:
 
 
 BUCKET_ORDER = {bucket_label(b): i for i, b in enumerate(BUCKETS)}
+OUTSIDE = "outside (0.1, 0.5]"  # the label of a mask outside every bucket (kept only by by-name pairing)
 
 
 def bucket_of(hole_ratio: float) -> str | None:

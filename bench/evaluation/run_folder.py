@@ -33,6 +33,16 @@ def writable_folder(folder: Path, flag: str) -> None:
         raise RunFolderError(f"{flag} {folder}: this user cannot write in it (read-only)")
 
 
+HELD_LOCKS: list[IO[str]] = []  # the run-folder locks this process took
+
+
+def release_inherited_locks() -> None:
+    """In a forked worker: close its copies of the parent's lock files. A flock lasts while any
+    copy is open, so otherwise the workers would hold the run folder after a kill -9 of the parent."""
+    for handle in HELD_LOCKS:
+        handle.close()
+
+
 def lock_run_folder(run_dir: Path) -> IO[str]:
     """An exclusive flock on run_dir/.lock, held while the returned file is open (the kernel drops
     it when the process dies, even by kill -9). A second process is refused, naming the holder."""
@@ -54,6 +64,7 @@ def lock_run_folder(run_dir: Path) -> IO[str]:
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {started}\n")
     handle.flush()
+    HELD_LOCKS.append(handle)
     return handle
 
 
