@@ -11,7 +11,6 @@ import ast
 import datetime as dt
 import shutil
 import sys
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,65 +18,19 @@ import torch
 
 from bench import methods
 from bench.core.errors import EXIT_BAD_INPUT, BadInput
-from bench.core.files import safe_name, sha256_path, write_json
-from bench.core.records import git_commit, package_versions
 from bench.core.vocabulary import PROTOCOLS, MetricProtocol
-from bench.datasets.masks import GENERATORS, MaskSet, bucketed_mask_set, load_mask_folder
-from bench.datasets.release_crop import load_release_test_set
-from bench.datasets.sources import TestSet, load_test_set
+from bench.datasets.masks import GENERATORS
 from bench.evaluation import sharding
 from bench.evaluation.checks import check_arguments, check_device, typed_options
-from bench.evaluation.figures import save_lbam_figures
-from bench.evaluation.harness import Pair, evaluate_method, sample_pairs, save_sample_inputs, to_tensor
-from bench.evaluation.metrics import LpipsUnavailable, load_lpips
-from bench.evaluation.pairing import PAIRINGS, Pairing, PairingError, choose_pairs, sample_pairs_among
-from bench.evaluation.parallel import default_workers
-from bench.evaluation.predictions import Predictions
+from bench.evaluation.config import RunConfig, RunError
+from bench.evaluation.pairing import PAIRINGS
 from bench.evaluation.run_folder import (
     LOCK_FILE,
-    check_method_identity,
     lock_run_folder,
     most_recent_run,
-    read_stored_run,
 )
+from bench.evaluation.session import Invocation, evaluate
 from bench.methods import released
-from bench.reports.aggregate import summary_table
-from bench.reports.protocols import write_summary
-
-
-class RunError(BadInput):
-    """A command line that cannot be carried out; the message says why."""
-
-
-# Settings that must be equal for a run folder to be resumed (methods may be added).
-RESUMABLE_KEYS = ("dataset", "masks", "masks_per_bucket", "size", "seed", "protocol", "test_crop")
-# Settings added later, with the value a run.json without them was made with.
-SCALE_KEYS = {"pairing": "cross", "masks_per_image": 1, "save_outputs": False}
-
-
-@dataclass
-class RunConfig:
-    methods: list[str]
-    dataset: str = "demo"
-    data_root: str | None = None
-    masks: str = "free_form"
-    masks_per_bucket: int = 2
-    size: int = 256
-    seed: int = 0
-    device: str = "cpu"
-    checkpoints: dict[str, str] = field(default_factory=dict)
-    protocol: dict[str, Any] = field(default_factory=lambda: MetricProtocol().as_dict())
-    lpips_weights: str | None = None
-    samples_per_bucket: int = 2
-    method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    allow_untrained: bool = False
-    batch_size: int = 1  # latency is measured at batch 1 unless this is raised
-    test_crop: str = "centre"  # or "release": datasets/release_crop.py
-    pairing: str = "cross"
-    masks_per_image: int = 1  # masks of each bucket per image under the per-image pairing
-    save_outputs: bool = False
-    predictions: dict[str, str] = field(default_factory=dict)  # method name → folder of outputs
-    workers: int = 0  # processes per CPU method; 0: every core for classical methods
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -302,22 +255,6 @@ def build_config(args: argparse.Namespace) -> RunConfig:
     )
 
 
-def build_test_set(config: RunConfig) -> TestSet:
-    if config.test_crop == "release":
-        return load_release_test_set(config.dataset, config.data_root, config.size, config.seed)
-    return load_test_set(config.dataset, config.data_root, config.size)
-
-
-def build_mask_set(config: RunConfig) -> MaskSet:
-    if config.pairing == "by-name":  # every mask of the folder, whatever its hole ratio
-        if not config.masks.startswith("folder:"):
-            raise RunError("--pairing by-name needs --masks folder:PATH (masks named as the images)")
-        return load_mask_folder(config.masks.removeprefix("folder:"), config.size, None, buckets_only=False)
-    if config.masks.startswith("folder:"):
-        return load_mask_folder(config.masks.removeprefix("folder:"), config.size, config.masks_per_bucket)
-    return bucketed_mask_set(config.masks, config.masks_per_bucket, config.seed, config.size)
-
-
 def choose_run_dir(args: argparse.Namespace) -> Path:
     if args.out:
         return Path(args.out)
@@ -328,125 +265,6 @@ def choose_run_dir(args: argparse.Namespace) -> Path:
             raise RunError("--resume: no earlier run folder with a run.json in runs/")
         return previous
     return runs / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-
-
-def check_resumable(run_dir: Path, config: RunConfig) -> dict[str, Any] | None:
-    stored = read_stored_run(run_dir)
-    if stored is None:
-        return None
-    previous = stored["config"]
-    changed = [k for k in RESUMABLE_KEYS if previous.get(k) != asdict(config)[k]]
-    changed += [k for k, old in SCALE_KEYS.items() if previous.get(k, old) != asdict(config)[k]]
-    if changed:
-        raise RunError(
-            f"{run_dir} holds a run with other settings ({', '.join(changed)}); "
-            "choose a new --out folder to start a separate run"
-        )
-    return stored
-
-
-def create_methods(config: RunConfig, every_method: bool) -> list[methods.Method]:
-    """Create the methods; learned ones without a checkpoint are refused unless --allow-untrained
-    (with --methods all they are left out with a note instead)."""
-    for flag, given in (("--checkpoint", config.checkpoints), ("--option", config.method_options)):
-        stray = set(given) - set(config.methods)
-        if stray:
-            raise RunError(f"{flag} given for methods not in --methods: {', '.join(sorted(stray))}")
-    created = []
-    for name in config.methods:
-        if name in config.predictions:
-            created.append(Predictions(name, config.predictions[name], config.device))
-            continue
-        base = name.split("@")[0]  # NAME@LABEL: several instances of one method, e.g. lbam@no_adv
-        options = dict(config.method_options.get(name, {}))
-        if "seed" in methods.option_names(base):
-            options.setdefault("seed", config.seed)
-        torch.manual_seed(config.seed)  # untrained weights, when allowed, are the same on every run
-        method = methods.create(
-            base, device=config.device, checkpoint=config.checkpoints.get(name), **options
-        )
-        method.name = name
-        multiple = getattr(method, "size_multiple", 1)
-        if config.size % multiple:
-            raise RunError(f"{name} needs --size divisible by {multiple}, got {config.size}")
-        if method.learned and not method.trained and not config.allow_untrained:
-            if every_method:
-                print(
-                    f"note: {name} left out: no checkpoint (--checkpoint {name}=PATH, "
-                    "or --allow-untrained to score random weights)",
-                    file=sys.stderr,
-                )
-                continue
-            raise RunError(
-                f"{name} has no checkpoint: pass --checkpoint {name}=PATH (see the README, 'Checkpoints'), "
-                "or --allow-untrained to score its random initial weights (marked untrained in the report)"
-            )
-        created.append(method)
-    config.methods = [m.name for m in created]
-    return created
-
-
-def lbam_figures(created, test_set, mask_set, samples, run_dir: Path) -> dict[str, dict[str, str]]:
-    """Figures 7–8 of every LBAM instance on one qualitative pair (a middle bucket's)."""
-    instances = [m for m in created if m.name.split("@")[0] == "lbam"]
-    if not instances or not samples:
-        return {}
-    pair = samples[len(samples) // 2]
-    image, mask = to_tensor(
-        test_set.images[pair.image_index], mask_set.masks[pair.mask_index], torch.device("cpu")
-    )
-    return {m.name: save_lbam_figures(m, image, mask, run_dir / "figures", m.name) for m in instances}
-
-
-def copy_training_logs(checkpoints: dict[str, str], run_dir: Path) -> dict[str, str]:
-    """The train_log.csv beside each project checkpoint, kept with the run's records."""
-    copied = {}
-    for name, path in checkpoints.items():
-        log = Path(path).parent / "train_log.csv"
-        if log.is_file():
-            target = run_dir / "training" / f"{safe_name(name)}.csv"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(log, target)
-            copied[name] = target.name
-    return copied
-
-
-def plan_pairs(
-    config: RunConfig, test_set: TestSet, mask_set: MaskSet, created: list[methods.Method]
-) -> tuple[Pairing, list[Pair], list[Pair]]:
-    """The pairing's pairs and the grid's sample pairs; predictions folders are checked for
-    every pair first (each missing, unreadable or mis-sized file is printed, then the run stops)."""
-    try:
-        pairing = choose_pairs(config.pairing, test_set, mask_set, config.masks_per_image, config.seed)
-    except PairingError as error:
-        raise RunError(str(error)) from None
-    for label, names in (("image", pairing.unpaired_images), ("mask", pairing.unpaired_masks)):
-        for name in names:
-            print(f"unpaired {label}: {name}", file=sys.stderr)
-    pairs = [Pair(i, m) for i, m in pairing.pairs]
-    if config.pairing == "cross":
-        samples = sample_pairs(test_set, mask_set, config.samples_per_bucket)
-    else:
-        chosen = sample_pairs_among(pairing.pairs, mask_set, config.samples_per_bucket)
-        samples = [Pair(i, m) for i, m in chosen]
-    keys = [(test_set.image_ids[p.image_index], mask_set.mask_ids[p.mask_index]) for p in pairs]
-    for method in created:
-        if isinstance(method, Predictions):
-            problems = method.problems(keys, config.size)
-            for problem in problems:
-                print(f"{method.name}: {problem}", file=sys.stderr)
-            if problems:
-                raise RunError(
-                    f"{method.name}: {len(problems)} of {len(keys)} predictions in {method.folder} are "
-                    f"missing or unusable (listed above; first: {problems[0]})"
-                )
-    return pairing, pairs, samples
-
-
-def workers_for(method: methods.Method, config: RunConfig) -> int:
-    if not method.device.type == "cpu":
-        return 1
-    return config.workers or default_workers(config.device, method.learned)
 
 
 def run(args: argparse.Namespace) -> Path:
@@ -464,125 +282,20 @@ def run(args: argparse.Namespace) -> Path:
     # rank 0 holds the run folder for its torchrun launch; the other ranks write rank files only
     lock = lock_run_folder(run_dir) if rank == 0 else None
     try:
-        return run_locked(args, config, run_dir, rank, world)
+        how = Invocation(
+            command=" ".join(["python -m bench.run", *args.argv]),
+            every_method=args.methods == "all",
+            progress=not args.no_progress,
+            report=args.report,
+            rank=rank,
+            world=world,
+        )
+        return evaluate(config, run_dir, how)
     finally:
         if lock is not None:
             lock.close()
         if new_folder and rank == 0 and [p.name for p in run_dir.iterdir()] == [LOCK_FILE]:
             shutil.rmtree(run_dir)  # refused before anything was written: leave no empty folder
-
-
-def run_locked(args: argparse.Namespace, config: RunConfig, run_dir: Path, rank: int, world: int) -> Path:
-    previous = check_resumable(run_dir, config)
-    created = create_methods(config, every_method=args.methods == "all")
-    checkpoints_sha256 = {n: sha256_path(p) for n, p in config.checkpoints.items()}
-    if previous:
-        check_method_identity(previous, {m.name: m.describe() for m in created}, checkpoints_sha256)
-    test_set = build_test_set(config)
-    mask_set = build_mask_set(config)
-    lpips_model, lpips_note = None, "computed (AlexNet, v0.1)"
-    try:
-        lpips_model = load_lpips(config.lpips_weights)
-    except LpipsUnavailable as error:
-        lpips_note = f"unavailable: {error}"
-        print(f"note: LPIPS {lpips_note}", file=sys.stderr)
-    if previous:
-        for label, stored, current in (
-            ("test images", previous["dataset"]["sha256"], test_set.sha256),
-            ("masks", previous["mask_set"]["sha256"], mask_set.sha256),
-        ):
-            if stored != current:
-                raise RunError(
-                    f"the {label} differ from those of the run stored in {run_dir} (sha256 {stored[:12]}… vs "
-                    f"{current[:12]}…); choose a new --out folder"
-                )
-    for name, why in test_set.skipped + mask_set.skipped:
-        print(f"skipped {name}: {why}", file=sys.stderr)
-    pairing, pairs, samples = plan_pairs(config, test_set, mask_set, created)
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    provenance = {
-        "command": " ".join(["python -m bench.run", *args.argv]),
-        "config": asdict(config),
-        "methods": {m.name: m.describe() for m in created},
-        "checkpoints_sha256": checkpoints_sha256,
-        "seeds": {"masks": config.seed, "methods": config.seed},
-        "dataset": {
-            "name": test_set.name,
-            "description": test_set.description,
-            "images": len(test_set),
-            "sha256": test_set.sha256,
-            "skipped": test_set.skipped,
-            "image_ids": test_set.image_ids,  # pair order, for the release protocol's batches
-        },
-        "mask_set": {
-            "source": mask_set.source,
-            "masks": len(mask_set),
-            "sha256": mask_set.sha256,
-            "skipped": mask_set.skipped,
-            "mask_ids": mask_set.mask_ids,
-        },
-        "lpips": lpips_note,
-        "pairing": pairing.describe(),
-        "ranks": world,
-        "device": config.device,
-        "threads": torch.get_num_threads(),
-        "versions": package_versions(),
-        "git_commit": git_commit(),
-        "started": previous.get("started", started) if previous else started,
-        "status": "running",
-    }
-    if previous:
-        merged = {**previous.get("methods", {}), **provenance["methods"]}
-        provenance["methods"] = merged
-        provenance["config"]["methods"] = list(merged)
-        provenance["checkpoints_sha256"] = {**previous.get("checkpoints_sha256", {}), **checkpoints_sha256}
-    if rank == 0:
-        write_json(run_dir / "run.json", provenance)
-        save_sample_inputs(run_dir, test_set, mask_set, samples)
-        print(
-            f"{len(test_set)} images × {len(mask_set)} masks ({config.pairing}: {len(pairs)} pairs) × "
-            f"{len(created)} methods → {run_dir}",
-            file=sys.stderr,
-        )
-    shard = sharding.prepare_shard(run_dir, rank, world)
-    for method in created:
-        reused = evaluate_method(
-            method,
-            test_set,
-            mask_set,
-            run_dir,
-            MetricProtocol(**config.protocol),
-            lpips_model,
-            samples,
-            progress=not args.no_progress and rank == 0,
-            batch_size=config.batch_size,
-            pairs=pairs,
-            save_outputs=config.save_outputs,
-            workers=workers_for(method, config),
-            shard=shard,
-        )
-        if reused:
-            print(
-                f"{method.name}: {reused} pairs already stored in {run_dir}, not recomputed", file=sys.stderr
-            )
-    if not sharding.finish_shard(run_dir, shard):
-        return run_dir
-    provenance["figures"] = lbam_figures(created, test_set, mask_set, samples, run_dir)
-    provenance["training_logs"] = copy_training_logs(config.checkpoints, run_dir)
-    provenance["status"] = "complete"
-    provenance["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    write_json(run_dir / "run.json", provenance)
-    write_summary(run_dir, config.seed)
-    print(f"protocol: {config.protocol['name']} (summary.csv holds every protocol)")
-    print(summary_table(run_dir, config.protocol["name"]))
-    if args.report:
-        from bench.reports.render import render_report
-
-        report = render_report(run_dir, Path(args.report))
-        print(f"report: {report}")
-    return run_dir
 
 
 def main(argv: list[str] | None = None) -> int:
