@@ -113,21 +113,8 @@ def merge_options(
     return {**defaults, **stored, **given}
 
 
-TRAINING_KEYS = (
-    "profile",
-    "objective",
-    "dataset",
-    "steps",
-    "finetune_steps",
-    "batch_size",
-    "size",
-    "no_adv",
-    "deviations",
-    "seed",
-)
-
-
 def training_summary(data: Mapping[str, Any]) -> dict[str, Any]:
-    """What a project checkpoint says about its training, for the results' provenance."""
+    """What a project checkpoint says about its training, for the results' provenance: every
+    TrainConfig field it was saved with (none picked by hand), its step and its VGG16 weights."""
     config = data.get("train_config") or {}
-    return {**{k: config.get(k) for k in TRAINING_KEYS}, "step": data.get("step"), "vgg": data.get("vgg")}
+    return {**config, "step": data.get("step"), "vgg": data.get("vgg")}

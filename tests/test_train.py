@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from bench import methods
 from bench.methods.lbam import ABLATIONS
 from bench.train import main as train_main
 from bench.training import losses
@@ -360,3 +361,13 @@ def test_global_batch_is_split_across_ranks_and_recorded(tmp_path):
         "raw",
         "lbam_official",
     )
+
+
+def test_a_checkpoint_records_every_training_setting_in_the_methods_provenance(tmp_path):
+    run = trainer(tmp_path, steps=1, checkpoint_every=1, d_update="legacy")
+    run.run(progress=False)
+    method = methods.create("lbam", checkpoint=tmp_path / "run" / CHECKPOINT)
+    training = method.describe()["training"]
+    assert set(TrainConfig.field_names()) <= set(training)  # no hand-kept list of keys
+    assert (training["d_update"], training["vgg_input"], training["step"]) == ("legacy", "raw", 1)
+    assert (training["world_size"], training["rank_batch_size"]) == (1, training["batch_size"])
