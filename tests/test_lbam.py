@@ -10,7 +10,7 @@ from torch import nn
 from bench import methods
 from bench.methods.checkpoints import OWN_FORMAT, CheckpointError
 from bench.methods.lbam import ABLATIONS, LBAMConfig, LBAMNet
-from bench.methods.lbam_layers import AttentionOptions, GaussActivation, ReverseMaskConv, update_mask
+from bench.methods.lbam.layers import AttentionOptions, GaussActivation, ReverseMaskConv, update_mask
 from tests.reference import layout_of, read_layout
 
 TINY = 0.0625  # 4 channels in the first layer

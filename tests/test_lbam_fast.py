@@ -1,4 +1,4 @@
-"""The inference kernels of methods/lbam_fast.py give the eager forward's outputs (issue 6: ≤ 1e-5)."""
+"""The inference kernels of methods/lbam/fast.py give the eager forward's outputs (issue 6: ≤ 1e-5)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from bench import methods
-from bench.methods import lbam_fast
 from bench.methods.lbam import ABLATIONS, LBAMConfig, LBAMNet
+from bench.methods.lbam import fast as lbam_fast
 from tests.test_lbam import TINY, inputs
 
 

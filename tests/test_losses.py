@@ -5,7 +5,7 @@ import torch
 import torchvision
 from torch import nn
 
-from bench.methods.lbam_discriminator import TwoColumnDiscriminator
+from bench.methods.lbam.discriminator import TwoColumnDiscriminator
 from bench.training import losses
 from tests.reference import layout_of, read_layout
 

@@ -27,7 +27,7 @@ from bench.core.records import complete_rows, git_commit, package_versions
 from bench.datasets.masks import load_mask_folder
 from bench.datasets.training import TrainingStream, training_sources
 from bench.methods.checkpoints import OWN_FORMAT, CheckpointError, load_file
-from bench.methods.lbam_discriminator import TwoColumnDiscriminator
+from bench.methods.lbam.discriminator import TwoColumnDiscriminator
 from bench.training import losses
 from bench.training.config import TrainConfig
 from bench.training.distributed import Distributed, average_gradients, parameter_checksum

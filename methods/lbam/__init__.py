@@ -22,13 +22,13 @@ from torch import Tensor, nn
 
 from bench.core.errors import MethodError
 from bench.methods.checkpoints import CheckpointError, merge_options, own_checkpoint
-from bench.methods.lbam_fast import fast_forward
-from bench.methods.lbam_layers import AttentionOptions, ForwardAttention, ReverseAttention, ReverseMaskConv
+from bench.methods.lbam.fast import fast_forward
+from bench.methods.lbam.layers import AttentionOptions, ForwardAttention, ReverseAttention, ReverseMaskConv
 from bench.methods.learned import LearnedMethod, given_options, read_checkpoint
 from bench.methods.registry import register
 
 VARIANTS = ("official", "paper")
-KERNELS = ("fast", "compiled", "eager")  # inference: methods/lbam_fast.py (+ torch.compile), or the modules
+KERNELS = ("fast", "compiled", "eager")  # inference: methods/lbam/fast.py (+ torch.compile), or the modules
 ABLATIONS = ("full", "unlearned", "forward", "sigmoid", "lrelu", "relu", "mask3x3")
 SIZE_MULTIPLE = 2**7
 ENCODER_CHANNELS = (64, 128, 256, 512, 512, 512, 512)

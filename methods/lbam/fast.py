@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bench.core.errors import MethodError
-from bench.methods.lbam_layers import (
+from bench.methods.lbam.layers import (
     OFFICIAL_CLAMPS,
     AttentionOptions,
     ForwardAttention,
