@@ -46,6 +46,10 @@ METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
     "pconv": {"variant": "paper", "lr_g": 2e-4, "betas_g": (0.9, 0.999), "finetune_lr": 5e-5},
 }
 VARIANTS = {"lbam": ("official", "paper"), "pconv": ("paper", "community")}
+# What else differs per method, as data: the network options a checkpoint carries, and whether
+# the objective has an adversarial term (LBAM Eq. 17; PConv has none).
+NETWORK_OPTIONS = {"lbam": ("variant", "width", "ablation"), "pconv": ("variant", "width")}
+ADVERSARIAL = {"lbam": True, "pconv": False}
 D_UPDATES = ("recompute", "legacy")
 
 
@@ -106,7 +110,7 @@ class TrainConfig:
             parts = [
                 self.method,
                 self.variant,
-                self.ablation if self.method == "lbam" else "",
+                self.ablation if "ablation" in NETWORK_OPTIONS[self.method] else "",
                 "noadv" if self.no_adv else "",
                 self.profile,
             ]
@@ -150,13 +154,10 @@ class TrainConfig:
 
     @property
     def adversarial(self) -> bool:
-        return self.method == "lbam" and not self.no_adv
+        return ADVERSARIAL[self.method] and not self.no_adv
 
     def method_options(self) -> dict[str, Any]:
-        options: dict[str, Any] = {"variant": self.variant, "width": self.width}
-        if self.method == "lbam":
-            options["ablation"] = self.ablation
-        return options
+        return {name: getattr(self, name) for name in NETWORK_OPTIONS[self.method]}
 
     @classmethod
     def field_names(cls) -> list[str]:

@@ -339,7 +339,7 @@ class Trainer:
         self.generator.train()
         if self.discriminator is not None:
             self.discriminator.train()
-        if config.method == "pconv" and self.step >= config.steps:
+        if config.finetune_steps and self.step >= config.steps:  # a second stage (PConv) was under way
             self.enter_finetuning()
         log_file = open(self.out / LOG, "a", newline="") if self.dist.main else None
         writer = None
@@ -355,7 +355,7 @@ class Trainer:
             for image, mask in self.loader():
                 if self.step >= last_step:
                     break
-                if config.method == "pconv" and self.step == config.steps:
+                if config.finetune_steps and self.step == config.steps:
                     self.enter_finetuning()
                 image, mask = image.to(self.device), mask.to(self.device)
                 logged = self.train_step(image, mask)
