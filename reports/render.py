@@ -19,7 +19,7 @@ import pandas as pd
 
 from bench.core.files import read_json, safe_name
 from bench.core.records import read_latency, read_scores
-from bench.core.vocabulary import BUCKETS, METRIC_LABELS, OUTSIDE, TABLE_METRICS, bucket_label
+from bench.core.vocabulary import BUCKETS, METRIC_LABELS, OUTSIDE, TABLE_METRICS, bucket_label, method_of
 from bench.reports import paper
 from bench.reports import plots as report_plots
 from bench.reports.aggregate import latency_stats
@@ -107,24 +107,10 @@ def template_environment() -> jinja2.Environment:
     )
 
 
-def render_report(run_dir: Path, out: Path) -> Path:
-    """Write `out` and out.parent/runs/<id>.html (assets in out.parent/assets/<id>/)."""
-    run_dir, out = Path(run_dir), Path(out)
-    provenance = read_json(run_dir / "run.json")
-    scores = read_scores(run_dir / "scores.csv")
-    latency_path = run_dir / "latency.csv"
-    latency = read_latency(latency_path)
-    present = set(scores["method"])
-    method_names = [m for m in provenance["config"]["methods"] if m in present]
-    seed, order = provenance["config"].get("seed", 0), run_order(run_dir, scores)
-    protocol = provenance["config"].get("protocol", {}).get("name", "per-image")
-    every = {name: protocol_means(scores, name, order, seed) for name in PROTOCOL_DESCRIPTIONS}
-    means = every[protocol]
-    run_id = run_dir.name
-    assets = out.parent / "assets" / run_id
-    if assets.exists():
-        shutil.rmtree(assets)
-    assets.mkdir(parents=True)
+def result_plots(
+    means, latency, run_dir: Path, assets: Path, provenance: dict[str, Any]
+) -> list[dict[str, str]]:
+    """Metric-by-bucket, latency and training-curve PNGs written into `assets`."""
     plots = []
     for metric in TABLE_METRICS:
         if (means.metric == metric).any():
@@ -135,67 +121,87 @@ def render_report(run_dir: Path, out: Path) -> Path:
     if len(latency):
         report_plots.latency(latency, assets / "latency.png")
         plots.append({"title": "latency per image", "src": "latency.png"})
-    plots += training_plots(run_dir, assets, provenance)
+    return plots + training_plots(run_dir, assets, provenance)
+
+
+def lbam_figures(run_dir: Path, assets: Path, provenance: dict[str, Any]) -> list[dict[str, str]]:
+    """Figures 7–8 of every LBAM instance whose files were stored."""
     copy_tree_files(run_dir / "figures", assets / "figures")
-    figures = [
+    return [
         {"name": name, "figure7": f"figures/{files['figure7']}", "figure8": f"figures/{files['figure8']}"}
         for name, files in provenance.get("figures", {}).items()
         if all((assets / "figures" / files[key]).is_file() for key in ("figure7", "figure8"))
     ]
-    instances = table2_variants(method_names)
+
+
+def report_context(run_dir: Path, assets: Path) -> dict[str, Any]:
+    """Everything the template shows, computed from the run folder's stored records only."""
+    provenance = read_json(run_dir / "run.json")
+    scores, latency = read_scores(run_dir / "scores.csv"), read_latency(run_dir / "latency.csv")
+    present = set(scores["method"])
+    method_names = [m for m in provenance["config"]["methods"] if m in present]
+    seed, order = provenance["config"].get("seed", 0), run_order(run_dir, scores)
+    protocol = provenance["config"].get("protocol", {}).get("name", "per-image")
+    every = {name: protocol_means(scores, name, order, seed) for name in PROTOCOL_DESCRIPTIONS}
+    means = every[protocol]
     reference, paired = paired_rows(scores, method_names)
-    context = {
-        "run_id": run_id,
+    options = {m: provenance["methods"].get(m, {}).get("options", {}) for m in method_names}
+    return {
+        "run_id": run_dir.name,
         "provenance": provenance,
         "method_names": method_names,
-        "paper_names": [paper.PAPER_METHOD_NAMES.get(m.split("@")[0], "") for m in method_names],
-        "untrained": [
-            m
-            for m in method_names
-            if provenance["methods"].get(m, {}).get("options", {}).get("trained") is False
-        ],
+        "paper_names": [paper.PAPER_METHOD_NAMES.get(method_of(m), "") for m in method_names],
+        "untrained": [m for m in method_names if options[m].get("trained") is False],
         "table1": table1_rows(means, method_names),
         "protocol_name": protocol,
         "protocols": PROTOCOL_DESCRIPTIONS,
         "sensitivity": sensitivity_table(
             sensitivity_rows(every["per-image"], every["release"], method_names)
         ),
-        "table2": table2_rows(means, instances),
+        "table2": table2_rows(means, table2_variants(method_names)),
         "table2_buckets": [bucket_label(b) for b in BUCKETS],
         "paired_reference": reference,
         "paired": paired,
         "latency": latency_stats(latency).to_dict("records") if len(latency) else [],
         "grid": sample_grid(run_dir, assets, method_names),
-        "plots": plots,
-        "figures": figures,
+        "plots": result_plots(means, latency, run_dir, assets, provenance),
+        "figures": lbam_figures(run_dir, assets, provenance),
         "not_comparable": comparability(provenance),
     }
-    runs_dir = out.parent / "runs"
+
+
+def rendered_runs(runs_dir: Path, context: dict[str, Any]) -> list[dict[str, Any]]:
+    """Record this run in runs_dir (one small JSON each) and list every rendered run, newest first."""
+    provenance = context["provenance"]
+    entry = {
+        "run_id": context["run_id"],
+        "dataset": provenance["dataset"]["name"],
+        "methods": context["method_names"],
+        "started": provenance.get("started", ""),
+        "status": provenance.get("status", ""),
+    }
     runs_dir.mkdir(parents=True, exist_ok=True)
-    (runs_dir / f"{run_id}.json").write_text(
-        json.dumps(
-            {
-                "run_id": run_id,
-                "dataset": provenance["dataset"]["name"],
-                "methods": method_names,
-                "started": provenance.get("started", ""),
-                "status": provenance.get("status", ""),
-            }
-        )
-    )
-    runs = sorted(
-        (json.loads(p.read_text()) for p in runs_dir.glob("*.json")), key=lambda r: r["started"], reverse=True
-    )
+    (runs_dir / f"{context['run_id']}.json").write_text(json.dumps(entry))
+    runs = (json.loads(p.read_text()) for p in runs_dir.glob("*.json"))
+    return sorted(runs, key=lambda r: r["started"], reverse=True)
+
+
+def render_report(run_dir: Path, out: Path) -> Path:
+    """Write `out` and out.parent/runs/<id>.html (assets in out.parent/assets/<id>/)."""
+    run_dir, out = Path(run_dir), Path(out)
+    assets = out.parent / "assets" / run_dir.name
+    if assets.exists():
+        shutil.rmtree(assets)
+    assets.mkdir(parents=True)
+    context = report_context(run_dir, assets)
+    runs_dir = out.parent / "runs"
+    runs = rendered_runs(runs_dir, context)
     template = template_environment().get_template("index.html.j2")
-    (runs_dir / f"{run_id}.html").write_text(
-        template.render(**context, base=f"../assets/{quote(run_id)}/", runs=runs, runs_base=""),
-        encoding="utf-8",
-        errors="backslashreplace",  # file names that are not UTF-8 are shown as \xNN escapes
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        template.render(**context, base=f"assets/{quote(run_id)}/", runs=runs, runs_base="runs/"),
-        encoding="utf-8",
-        errors="backslashreplace",  # file names that are not UTF-8 are shown as \xNN escapes
-    )
+    base = f"assets/{quote(run_dir.name)}/"
+    for page, prefix, runs_base in ((runs_dir / f"{run_dir.name}.html", "../", ""), (out, "", "runs/")):
+        page.write_text(
+            template.render(**context, base=prefix + base, runs=runs, runs_base=runs_base),
+            encoding="utf-8",
+            errors="backslashreplace",  # file names that are not UTF-8 are shown as \xNN escapes
+        )
     return out
