@@ -21,7 +21,6 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from bench import methods
-from bench.core.errors import BadInput
 from bench.core.files import atomic_write_text
 from bench.core.records import complete_rows, git_commit, package_versions
 from bench.datasets.masks import load_mask_folder
@@ -29,20 +28,13 @@ from bench.datasets.training import TrainingStream, training_sources
 from bench.methods.checkpoints import OWN_FORMAT, CheckpointError, load_file
 from bench.methods.lbam.discriminator import TwoColumnDiscriminator
 from bench.training import losses
+from bench.training.checks import TrainingError, changed_settings, check_training_arguments
 from bench.training.config import TrainConfig
 from bench.training.distributed import Distributed, average_gradients, parameter_checksum
 from bench.training.legacy_adam import LegacyAdam
 
 CHECKPOINT = "checkpoint.pt"
 LOG = "train_log.csv"
-
-
-class TrainingError(BadInput):
-    """Training cannot start or go on; the message says why and what is kept."""
-
-
-# Settings that may differ on --resume (where and how fast it runs, not what it computes).
-RESUME_MAY_CHANGE = ("out", "device", "workers", "data_root", "vgg_weights", "deviations")
 
 
 def atomic_save(data: dict[str, Any], path: Path) -> None:
@@ -54,45 +46,6 @@ def atomic_save(data: dict[str, Any], path: Path) -> None:
         temporary.unlink(missing_ok=True)
         reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
         raise TrainingError(f"cannot write {path} ({reason}); the previous checkpoint is unchanged") from None
-
-
-def check_training_arguments(config: TrainConfig) -> None:
-    """One-line errors for values that cannot work, before anything is built or written."""
-    for name in (
-        "size",
-        "resize_short",
-        "batch_size",
-        "epochs",
-        "steps",
-        "checkpoint_every",
-        "seed",
-        "workers",
-    ):
-        if getattr(config, name) is not None and getattr(config, name) < 0:  # None: resolved later
-            raise TrainingError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(config, name)}")
-    for name in ("lr_g", "lr_d", "finetune_lr", "width"):
-        if getattr(config, name) is not None and not getattr(config, name) >= 0:  # also refuses NaN
-            raise TrainingError(f"--{name.replace('_', '-')} must be positive, got {getattr(config, name)}")
-    if config.device.startswith("cuda") and not torch.cuda.is_available():
-        raise TrainingError(f"--device {config.device}: no CUDA device is available here; use --device cpu")
-    if config.device not in ("auto", "cpu") and not config.device.startswith("cuda"):
-        raise TrainingError(f"--device {config.device!r}: use auto, cpu or cuda[:N]")
-    out = Path(config.out) if config.out else None
-    if out is not None and out.exists() and not out.is_dir():
-        raise TrainingError(f"--out {out} is a file, not a folder")
-    if out is not None:
-        existing = next(p for p in [out, *out.absolute().parents] if p.exists())
-        if not os.access(existing, os.W_OK | os.X_OK):
-            raise TrainingError(f"--out {out}: cannot write in {existing} (read-only)")
-
-
-def changed_settings(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """Settings of a resumed run that differ from those its checkpoint was trained with."""
-    return [
-        f"{key} {stored[key]!r} → {current[key]!r}"
-        for key in stored
-        if key in current and key not in RESUME_MAY_CHANGE and stored[key] != current[key]
-    ]
 
 
 def resolve_vgg(config: TrainConfig) -> losses.VGG16Features | None:
@@ -321,10 +274,8 @@ class Trainer:
             stream, batch_size=config.rank_batch_size, sampler=sampler, num_workers=config.workers
         )
 
-    def run(
-        self, resume: bool = False, stop_after: int | None = None, progress: bool = True
-    ) -> dict[str, Any]:
-        config = self.config
+    def start(self, resume: bool) -> None:
+        """A fresh start (refused over an existing checkpoint) or a resume of <out>/checkpoint.pt."""
         if (self.out / CHECKPOINT).exists() and not resume:
             raise TrainingError(
                 f"{self.out / CHECKPOINT} exists: pass --resume to continue it, or choose another --out"
@@ -339,10 +290,14 @@ class Trainer:
         self.generator.train()
         if self.discriminator is not None:
             self.discriminator.train()
-        if config.finetune_steps and self.step >= config.steps:  # a second stage (PConv) was under way
+        if self.config.finetune_steps and self.step >= self.config.steps:  # stage 2 (PConv) under way
             self.enter_finetuning()
-        log_file = open(self.out / LOG, "a", newline="") if self.dist.main else None
-        writer = None
+
+    def run(
+        self, resume: bool = False, stop_after: int | None = None, progress: bool = True
+    ) -> dict[str, Any]:
+        config = self.config
+        self.start(resume)
         last_step = self.total_steps if stop_after is None else min(self.total_steps, self.step + stop_after)
         bar = tqdm(
             total=last_step - self.step,
@@ -351,43 +306,31 @@ class Trainer:
             disable=not (progress and self.dist.main),
         )
         start = time.perf_counter()
-        try:
+        with TrainLog(self.out / LOG if self.dist.main else None) as log, bar:
             for image, mask in self.loader():
                 if self.step >= last_step:
                     break
                 if config.finetune_steps and self.step == config.steps:
                     self.enter_finetuning()
-                image, mask = image.to(self.device), mask.to(self.device)
-                logged = self.train_step(image, mask)
+                logged = self.train_step(image.to(self.device), mask.to(self.device))
                 self.step += 1
-                row = {
-                    "step": self.step,
-                    **logged,
-                    "lr_g": self.optimizer_g.param_groups[0]["lr"],
-                    "seconds": round(time.perf_counter() - start, 3),
-                }
-                if log_file is not None:
-                    if writer is None:
-                        writer = csv.DictWriter(log_file, fieldnames=list(row))
-                        if log_file.tell() == 0:
-                            writer.writeheader()
-                    writer.writerow(row)
-                    log_file.flush()
+                lr_g = self.optimizer_g.param_groups[0]["lr"]
+                seconds = round(time.perf_counter() - start, 3)
+                log.write({"step": self.step, **logged, "lr_g": lr_g, "seconds": seconds})
                 bar.update(1)
-                bar.set_postfix(
-                    {k: f"{v:.3g}" for k, v in logged.items() if k in ("total", "d_loss", "hole", "l1")}
-                )
+                shown = ("total", "d_loss", "hole", "l1")
+                bar.set_postfix({k: f"{v:.3g}" for k, v in logged.items() if k in shown})
                 if self.step % config.checkpoint_every == 0 or self.step == last_step:
                     self.save()
-        finally:
-            bar.close()
-            if log_file is not None:
-                log_file.close()
+        return self.summary()
+
+    def summary(self) -> dict[str, Any]:
+        """Where training stands, with a checksum of G per rank (ranks must agree under DDP)."""
         summary = {
             "step": self.step,
             "total_steps": self.total_steps,
             "checkpoint": str(self.out / CHECKPOINT),
-            "deviations": config.deviations,
+            "deviations": self.config.deviations,
             "world": self.dist.world,
             "checksum": parameter_checksum(self.generator),
         }
@@ -399,3 +342,28 @@ class Trainer:
                 abs(c - gathered[0]) <= 1e-9 * max(1.0, abs(gathered[0])) for c in gathered
             )
         return summary
+
+
+class TrainLog:
+    """train_log.csv, one row per step, flushed as written (None: this rank writes no log)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.handle = open(path, "a", newline="") if path is not None else None
+        self.writer: csv.DictWriter | None = None
+
+    def write(self, row: dict[str, Any]) -> None:
+        if self.handle is None:
+            return
+        if self.writer is None:
+            self.writer = csv.DictWriter(self.handle, fieldnames=list(row))
+            if self.handle.tell() == 0:
+                self.writer.writeheader()
+        self.writer.writerow(row)
+        self.handle.flush()
+
+    def __enter__(self) -> TrainLog:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.handle is not None:
+            self.handle.close()
