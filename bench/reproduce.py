@@ -18,6 +18,7 @@ from pathlib import Path
 
 from bench import run as bench_run
 from bench import train as bench_train
+from bench.core.errors import EXIT_BAD_INPUT
 from bench.methods.lbam import ABLATIONS
 from bench.training.trainer import CHECKPOINT
 
@@ -61,78 +62,72 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     return parser.parse_known_args(argv)
 
 
+class MissingCheckpoint(Exception):
+    """Paper-scale data without a checkpoint: training it is a job for python -m bench.train."""
+
+
+def table1_checkpoints(
+    args: argparse.Namespace, given: dict[str, str], overrides: list[str]
+) -> dict[str, str]:
+    """LBAM and PConv checkpoints: the given ones, else mini-profile ones trained once (demo only)."""
+    dataset, checkpoints = args.dataset or "demo", dict(given)
+    for method in ("lbam", "pconv"):
+        if method in checkpoints:
+            continue
+        if dataset != "demo":
+            raise MissingCheckpoint(
+                f"no --checkpoint {method}=PATH for {dataset}: train one with "
+                f"python -m bench.train --method {method} --profile paper --dataset …"
+            )
+        out = Path(args.train_dir) / f"{method}-mini"
+        train_args = ["--method", method, "--profile", args.profile, *overrides]
+        checkpoints[method] = str(trained_checkpoint(train_args, out, not args.no_progress))
+    return checkpoints
+
+
+def table2_checkpoints(
+    args: argparse.Namespace, given: dict[str, str], overrides: list[str]
+) -> dict[str, str]:
+    """One LBAM instance per Table 2 variant: the given checkpoint, else one trained once."""
+    dataset, checkpoints = table2_dataset(args), {}
+    for variant in TABLE2_VARIANTS:
+        name = f"lbam@{variant}"
+        if name in given:
+            checkpoints[name] = given[name]
+            continue
+        variant_args = ["--no-adv"] if variant == "no_adv" else ["--ablation", variant]
+        train_args = ["--method", "lbam", "--profile", args.profile, "--dataset", dataset, *variant_args]
+        train_args += [*overrides, *(["--data-root", args.data_root] if args.data_root else [])]
+        out = Path(args.train_dir) / f"table2-{variant}-{args.profile}"
+        checkpoints[name] = str(trained_checkpoint(train_args, out, not args.no_progress))
+    return checkpoints
+
+
+def table2_dataset(args: argparse.Namespace) -> str:
+    return args.dataset or ("paris" if args.profile == "paper" else "demo")
+
+
 def main(argv: list[str] | None = None) -> int:
     args, rest = parse(argv)
-    progress = not args.no_progress
     given = dict(item.partition("=")[::2] for item in args.checkpoint)
-    common = [
-        *(["--data-root", args.data_root] if args.data_root else []),
-        *(["--no-progress"] if args.no_progress else []),
-    ]
-    train_dir = Path(args.train_dir)
     overrides = [
         *(["--steps", str(args.steps)] if args.steps else []),
         *(["--width", str(args.width)] if args.width else []),
     ]
-    if args.table == "table1":
-        dataset = args.dataset or "demo"
-        checkpoints = dict(given)
-        for method in ("lbam", "pconv"):
-            if method not in checkpoints:
-                if dataset != "demo":
-                    print(
-                        f"error: no --checkpoint {method}=PATH for {dataset}: train one with "
-                        f"python -m bench.train --method {method} --profile paper --dataset …",
-                        file=sys.stderr,
-                    )
-                    return 2
-                out = train_dir / f"{method}-mini"
-                checkpoints[method] = str(
-                    trained_checkpoint(
-                        ["--method", method, "--profile", args.profile, *overrides], out, progress
-                    )
-                )
-        run_args = [
-            "--methods",
-            "all",
-            "--dataset",
-            dataset,
-            *common,
-            *rest,
-            *(f"--checkpoint={name}={path}" for name, path in checkpoints.items()),
-        ]
-    else:
-        dataset = args.dataset or ("paris" if args.profile == "paper" else "demo")
-        checkpoints = {}
-        for variant in TABLE2_VARIANTS:
-            name = f"lbam@{variant}"
-            if name in given:
-                checkpoints[name] = given[name]
-                continue
-            variant_args = ["--no-adv"] if variant == "no_adv" else ["--ablation", variant]
-            train_args = [
-                "--method",
-                "lbam",
-                "--profile",
-                args.profile,
-                "--dataset",
-                dataset,
-                *variant_args,
-                *overrides,
-                *(["--data-root", args.data_root] if args.data_root else []),
-            ]
-            checkpoints[name] = str(
-                trained_checkpoint(train_args, train_dir / f"table2-{variant}-{args.profile}", progress)
-            )
-        run_args = [
-            "--methods",
-            ",".join(checkpoints),
-            "--dataset",
-            dataset,
-            *common,
-            *rest,
-            *(f"--checkpoint={name}={path}" for name, path in checkpoints.items()),
-        ]
+    try:
+        if args.table == "table1":
+            checkpoints, dataset = table1_checkpoints(args, given, overrides), args.dataset or "demo"
+            methods = "all"
+        else:
+            checkpoints, dataset = table2_checkpoints(args, given, overrides), table2_dataset(args)
+            methods = ",".join(checkpoints)
+    except MissingCheckpoint as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    run_args = ["--methods", methods, "--dataset", dataset]
+    run_args += [*(["--data-root", args.data_root] if args.data_root else [])]
+    run_args += [*(["--no-progress"] if args.no_progress else []), *rest]
+    run_args += [f"--checkpoint={name}={path}" for name, path in checkpoints.items()]
     print(f"evaluating: python -m bench.run {' '.join(run_args)}", file=sys.stderr)
     return bench_run.main(run_args)
 
