@@ -245,6 +245,85 @@ def end_to_end() -> dict[str, float]:
         return {"demo_bench_run_seconds": time.perf_counter() - start}
 
 
+LEARNED_ROWS = (
+    ("lbam", {"variant": "official"}),
+    ("lbam", {"variant": "paper"}),
+    ("pconv", {"variant": "paper"}),
+    ("ca", {}),
+)
+
+
+def print_learned(row: dict[str, Any]) -> None:
+    print(
+        f"{row['method']:>6} {row.get('variant', ''):>8}: {row['ms_batch1']:7.1f} ms/img (batch 1), "
+        f"{row['images_per_s_batch8']:5.1f} img/s (8), "
+        f"{row['images_per_s_batch16']:5.1f} img/s (16), "
+        f"{row['gflop']:.1f} GFLOP, {row['fraction_of_matmul']:.0%} of matmul rate, "
+        f"first call {row['first_call_ms']:.0f} ms"
+    )
+    if "time_vs_eager_fast" not in row:
+        return
+    print(
+        f"{'':>16} in turn, batch 1: eager {row['ms_batch1_eager']:.1f} ms "
+        f"({row['fraction_of_matmul_eager']:.0%} of matmul)"
+    )
+    for kind in ("fast", "compiled"):
+        print(
+            f"{'':>16} {kind:>8}: {row[f'ms_batch1_{kind}']:.1f} ms "
+            f"({row[f'fraction_of_matmul_{kind}']:.0%}), {row[f'time_vs_eager_{kind}']:.2f}x "
+            f"the eager time, max |{kind} - eager| {row[f'max_abs_diff_vs_eager_{kind}']:.1e}"
+        )
+    print(f"{'':>16} compiled first call (compiles): {row['first_call_ms_compiled'] / 1000:.1f} s")
+
+
+def learned_part(device: torch.device, matmul_gflops: float, repeats: int) -> dict[str, Any]:
+    rows = [learned(name, options, device, matmul_gflops, repeats, (8, 16)) for name, options in LEARNED_ROWS]
+    for row in rows:
+        print_learned(row)
+    ms = {(row["method"], row.get("variant")): row["ms_batch1"] for row in rows}
+    ratio = ms[("ca", None)] / ms[("lbam", "official")]
+    print(f"CA / LBAM (official) time at batch 1: {ratio:.2f} (the LBAM paper: LBAM about 5x faster)")
+    return {"learned": rows, "ca_over_lbam_batch1": ratio}
+
+
+def training_part(device: torch.device, repeats: int) -> dict[str, Any]:
+    rows = [training_step(p, device, max(2, repeats // 2)) for p in ("mini", "paper")]
+    for row in rows:
+        print(
+            f"train step ({row['profile']}, batch {row['batch']} at {row['size']} px): "
+            f"{row['seconds_per_step']:.2f} s, {row['images_per_s']:.1f} img/s"
+        )
+    return {"training": rows}
+
+
+def classical_part(device: torch.device, repeats: int) -> dict[str, Any]:
+    rows = classical(device, repeats)
+    for row in rows:
+        print(f"{row['method']:>10}: {row['ms_per_image']:7.1f} ms/img")
+    return {"classical": rows}
+
+
+def metrics_part(device: torch.device, repeats: int) -> dict[str, Any]:
+    m = metric_speed(device, repeats)
+    print(
+        f"metrics PSNR+SSIM+l1: {m['ours_images_per_s']:.0f} img/s vs scikit-image "
+        f"{m['skimage_images_per_s']:.0f} img/s ({m['speedup']:.2f}x)"
+    )
+    return {"metrics": m}
+
+
+def scaling_part() -> dict[str, Any]:
+    scaling = perf_scale.scaling()
+    perf_scale.print_scaling(scaling)
+    return {"scaling": scaling}
+
+
+def end_to_end_part() -> dict[str, Any]:
+    figures = end_to_end()
+    print(f"demo python -m bench.run: {figures['demo_bench_run_seconds']:.0f} s")
+    return {"end_to_end": figures}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.perf", description=__doc__)
     parser.add_argument("--device", default="auto")
@@ -267,71 +346,22 @@ def main(argv: list[str] | None = None) -> int:
         "threads": torch.get_num_threads(),
         "versions": package_versions(),
     }
-    results["reference"] = reference_rates(device, args.repeats)
+    reference = results["reference"] = reference_rates(device, args.repeats)
     print(
-        f"reference: {results['reference']['matmul_gflops']:.1f} GFLOP/s matmul, "
-        f"{results['reference']['copy_gbs']:.1f} GB/s copy ({device}, {results['threads']} threads)"
+        f"reference: {reference['matmul_gflops']:.1f} GFLOP/s matmul, "
+        f"{reference['copy_gbs']:.1f} GB/s copy ({device}, {results['threads']} threads)"
     )
-    if "learned" not in skip:
-        results["learned"] = [
-            learned(name, options, device, results["reference"]["matmul_gflops"], args.repeats, (8, 16))
-            for name, options in (
-                ("lbam", {"variant": "official"}),
-                ("lbam", {"variant": "paper"}),
-                ("pconv", {"variant": "paper"}),
-                ("ca", {}),
-            )
-        ]
-        for row in results["learned"]:
-            print(
-                f"{row['method']:>6} {row.get('variant', ''):>8}: {row['ms_batch1']:7.1f} ms/img (batch 1), "
-                f"{row['images_per_s_batch8']:5.1f} img/s (8), "
-                f"{row['images_per_s_batch16']:5.1f} img/s (16), "
-                f"{row['gflop']:.1f} GFLOP, {row['fraction_of_matmul']:.0%} of matmul rate, "
-                f"first call {row['first_call_ms']:.0f} ms"
-            )
-            if "time_vs_eager_fast" in row:
-                print(
-                    f"{'':>16} in turn, batch 1: eager {row['ms_batch1_eager']:.1f} ms "
-                    f"({row['fraction_of_matmul_eager']:.0%} of matmul)"
-                )
-                for kind in ("fast", "compiled"):
-                    print(
-                        f"{'':>16} {kind:>8}: {row[f'ms_batch1_{kind}']:.1f} ms "
-                        f"({row[f'fraction_of_matmul_{kind}']:.0%}), {row[f'time_vs_eager_{kind}']:.2f}x "
-                        f"the eager time, max |{kind} - eager| {row[f'max_abs_diff_vs_eager_{kind}']:.1e}"
-                    )
-                print(
-                    f"{'':>16} compiled first call (compiles): {row['first_call_ms_compiled'] / 1000:.1f} s"
-                )
-        ms = {(row["method"], row.get("variant")): row["ms_batch1"] for row in results["learned"]}
-        ratio = ms[("ca", None)] / ms[("lbam", "official")]
-        results["ca_over_lbam_batch1"] = ratio
-        print(f"CA / LBAM (official) time at batch 1: {ratio:.2f} (the LBAM paper: LBAM about 5x faster)")
-    if "training" not in skip:
-        results["training"] = [training_step(p, device, max(2, args.repeats // 2)) for p in ("mini", "paper")]
-        for row in results["training"]:
-            print(
-                f"train step ({row['profile']}, batch {row['batch']} at {row['size']} px): "
-                f"{row['seconds_per_step']:.2f} s, {row['images_per_s']:.1f} img/s"
-            )
-    if "classical" not in skip:
-        results["classical"] = classical(device, args.repeats)
-        for row in results["classical"]:
-            print(f"{row['method']:>10}: {row['ms_per_image']:7.1f} ms/img")
-    if "metrics" not in skip:
-        results["metrics"] = metric_speed(device, args.repeats)
-        m = results["metrics"]
-        print(
-            f"metrics PSNR+SSIM+l1: {m['ours_images_per_s']:.0f} img/s vs scikit-image "
-            f"{m['skimage_images_per_s']:.0f} img/s ({m['speedup']:.2f}x)"
-        )
-    if "scaling" not in skip:
-        results["scaling"] = perf_scale.scaling()
-        perf_scale.print_scaling(results["scaling"])
-    if "e2e" not in skip:
-        results["end_to_end"] = end_to_end()
-        print(f"demo python -m bench.run: {results['end_to_end']['demo_bench_run_seconds']:.0f} s")
+    parts: dict[str, Callable[[], dict[str, Any]]] = {
+        "learned": lambda: learned_part(device, reference["matmul_gflops"], args.repeats),
+        "training": lambda: training_part(device, args.repeats),
+        "classical": lambda: classical_part(device, args.repeats),
+        "metrics": lambda: metrics_part(device, args.repeats),
+        "scaling": scaling_part,
+        "e2e": end_to_end_part,
+    }
+    for name, part in parts.items():
+        if name not in skip:
+            results.update(part())
     Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     print(f"written: {args.out}")
     return 0
