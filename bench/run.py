@@ -95,6 +95,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="seed of the mask set and of random methods")
     add_scale_arguments(parser)
     parser.add_argument("--size", type=int, default=256, help="test crop size (default 256)")
+    add_protocol_arguments(parser)
+    parser.add_argument(
+        "--out", default=None, help="run folder (default runs/<timestamp>); an existing one is resumed"
+    )
+    parser.add_argument("--resume", action="store_true", help="resume the most recent run folder in runs/")
+    parser.add_argument("--report", default="reports/index.html", help="report to write ('' for none)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return parser.parse_args(argv)
+
+
+def add_protocol_arguments(parser: argparse.ArgumentParser) -> None:
+    """How outputs are scored and how per-pair scores become table cells (all recorded)."""
     parser.add_argument(
         "--target",
         choices=["composite", "raw"],
@@ -124,13 +136,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="ImageNet AlexNet weights for LPIPS (default: the torchvision cache file)",
     )
-    parser.add_argument(
-        "--out", default=None, help="run folder (default runs/<timestamp>); an existing one is resumed"
-    )
-    parser.add_argument("--resume", action="store_true", help="resume the most recent run folder in runs/")
-    parser.add_argument("--report", default="reports/index.html", help="report to write ('' for none)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    return parser.parse_args(argv)
 
 
 def add_scale_arguments(parser: argparse.ArgumentParser) -> None:
