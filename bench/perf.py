@@ -27,6 +27,7 @@ from bench import methods
 from bench.core.records import package_versions
 from bench.evaluation import metrics, perf_scale
 from bench.evaluation.harness import synchronize
+from bench.methods.base import resolve_device
 
 
 def timed(function: Callable[[], object], device: torch.device, repeats: int, warmup: int = 1) -> float:
@@ -335,11 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated parts to skip: learned,training,classical,metrics,scaling,e2e",
     )
     args = parser.parse_args(argv)
-    device = torch.device(
-        "cuda"
-        if args.device == "auto" and torch.cuda.is_available()
-        else ("cpu" if args.device == "auto" else args.device)
-    )
+    device = torch.device(resolve_device(args.device))
     skip = set(filter(None, args.skip.split(",")))
     results: dict[str, Any] = {
         "device": str(device),

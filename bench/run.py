@@ -21,7 +21,7 @@ from bench.core.errors import EXIT_BAD_INPUT, BadInput
 from bench.core.vocabulary import PROTOCOLS, MetricProtocol
 from bench.datasets.masks import GENERATORS
 from bench.evaluation import sharding
-from bench.evaluation.checks import check_arguments, check_device, typed_options
+from bench.evaluation.checks import check_arguments, typed_options
 from bench.evaluation.config import RunConfig, RunError
 from bench.evaluation.pairing import PAIRINGS
 from bench.evaluation.run_folder import (
@@ -31,6 +31,7 @@ from bench.evaluation.run_folder import (
 )
 from bench.evaluation.session import Invocation, evaluate
 from bench.methods import released
+from bench.methods.base import resolve_device
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -189,13 +190,6 @@ def parse_predictions(names: list[str], items: list[str]) -> tuple[list[str], di
     if len(set(plain)) < len(plain):
         raise RunError(f"a method name is given twice: {', '.join(sorted(plain))}")
     return plain, folders
-
-
-def resolve_device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    check_device(name)
-    return name
 
 
 def parse_checkpoints(items: list[str], weights_dir: str | None = None) -> dict[str, str]:

@@ -10,9 +10,8 @@ import typing
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from bench.core.errors import BadInput
+from bench.methods.base import resolve_device
 from bench.methods.registry import option_types
 
 MIN_SIZE = 16  # the SSIM window is 11 px; free-form strokes need room to fall in every bucket
@@ -33,7 +32,7 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise ArgumentError(f"--masks-per-bucket must be at least 1, got {args.masks_per_bucket}")
     if args.batch_size < 1:
         raise ArgumentError(f"--batch-size must be at least 1, got {args.batch_size}")
-    check_device(args.device)
+    resolve_device(args.device)
     if args.report:
         report = Path(args.report)
         if report.is_dir():
@@ -49,22 +48,6 @@ def check_arguments(args: argparse.Namespace) -> None:
 
 def _writable(folder: Path) -> bool:
     return os.access(folder, os.W_OK | os.X_OK)
-
-
-def check_device(name: str) -> None:
-    if name == "auto":
-        return
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise ArgumentError(f"--device {name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
-    if device.type not in ("cpu", "cuda"):
-        raise ArgumentError(f"--device {name}: only auto, cpu and cuda[:N] are supported")
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ArgumentError(f"--device {name}: no CUDA device is available here; use --device cpu")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ArgumentError(f"--device {name}: there are {torch.cuda.device_count()} CUDA devices")
 
 
 def typed_value(flag: str, value: Any, annotation: Any) -> Any:

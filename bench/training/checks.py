@@ -7,9 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from bench.core.errors import BadInput
+from bench.methods.base import resolve_device
 from bench.training.config import TrainConfig
 
 
@@ -38,10 +37,7 @@ def check_training_arguments(config: TrainConfig) -> None:
     for name in ("lr_g", "lr_d", "finetune_lr", "width"):
         if getattr(config, name) is not None and not getattr(config, name) >= 0:  # also refuses NaN
             raise TrainingError(f"--{name.replace('_', '-')} must be positive, got {getattr(config, name)}")
-    if config.device.startswith("cuda") and not torch.cuda.is_available():
-        raise TrainingError(f"--device {config.device}: no CUDA device is available here; use --device cpu")
-    if config.device not in ("auto", "cpu") and not config.device.startswith("cuda"):
-        raise TrainingError(f"--device {config.device!r}: use auto, cpu or cuda[:N]")
+    resolve_device(config.device)
     out = Path(config.out) if config.out else None
     if out is not None and out.exists() and not out.is_dir():
         raise TrainingError(f"--out {out} is a file, not a folder")

@@ -25,6 +25,7 @@ from bench.core.files import atomic_write_text
 from bench.core.records import complete_rows, git_commit, package_versions
 from bench.datasets.masks import load_mask_folder
 from bench.datasets.training import TrainingStream, training_sources
+from bench.methods.base import resolve_device
 from bench.methods.checkpoints import OWN_FORMAT, CheckpointError, load_file
 from bench.methods.lbam.discriminator import TwoColumnDiscriminator
 from bench.training import losses
@@ -67,9 +68,7 @@ class Trainer:
     def __init__(self, config: TrainConfig) -> None:
         self.config = config.resolve()
         check_training_arguments(self.config)
-        device = config.device
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = resolve_device(config.device)
         self.dist = Distributed.from_environment(device)
         config.split_batch(self.dist.world)
         if device == "cuda" and self.dist.world > 1:
