@@ -93,6 +93,29 @@ def own_checkpoint(data: Any) -> bool:
     return isinstance(data, Mapping) and data.get("format") == OWN_FORMAT
 
 
+def project_checkpoint(
+    method: str, options: Mapping[str, Any], generator: Mapping[str, torch.Tensor], **training: Any
+) -> dict[str, Any]:
+    """The project's checkpoint format, written by training and read by `checked_own`: the method,
+    the options its network was built with, the generator's state dict, and what training adds
+    (discriminator, optimisers, step, RNG, train_config, vgg, versions)."""
+    return {
+        "format": OWN_FORMAT,
+        "method": method,
+        "options": dict(options),
+        "generator": generator,
+        **training,
+    }
+
+
+def checked_own(data: Mapping[str, Any], source: str, method: str) -> Mapping[str, Any]:
+    """A project checkpoint whose layout holds and whose method is `method`."""
+    check_own_layout(data, source)
+    if data.get("method") != method:
+        raise CheckpointError(f"{source} is a {data.get('method')} checkpoint, not {method}")
+    return data
+
+
 def merge_options(
     name: str, defaults: Mapping[str, Any], stored: Mapping[str, Any], given: Mapping[str, Any]
 ) -> dict[str, Any]:

@@ -11,8 +11,7 @@ from torch import Tensor, nn
 
 from bench.methods.base import Method, in_chunks
 from bench.methods.checkpoints import (
-    CheckpointError,
-    check_own_layout,
+    checked_own,
     load_file,
     own_checkpoint,
     strict_load,
@@ -75,9 +74,7 @@ def read_checkpoint(name: str, checkpoint: str | Path | None) -> tuple[Any, dict
     data = load_file(checkpoint) if checkpoint is not None else None
     if not own_checkpoint(data):
         return data, {}
-    check_own_layout(data, Path(checkpoint).name)
-    if data.get("method") != name:
-        raise CheckpointError(f"{Path(checkpoint).name} is a {data.get('method')} checkpoint, not {name}")
+    checked_own(data, Path(checkpoint).name, name)
     return data, dict(data["options"])
 
 

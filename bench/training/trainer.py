@@ -26,7 +26,13 @@ from bench.core.records import complete_rows, git_commit, package_versions
 from bench.datasets.masks import load_mask_folder
 from bench.datasets.training import TrainingStream, training_sources
 from bench.methods.base import resolve_device
-from bench.methods.checkpoints import OWN_FORMAT, CheckpointError, load_file
+from bench.methods.checkpoints import (
+    CheckpointError,
+    checked_own,
+    load_file,
+    own_checkpoint,
+    project_checkpoint,
+)
 from bench.methods.lbam.discriminator import TwoColumnDiscriminator
 from bench.training import losses
 from bench.training.checks import TrainingError, changed_settings, check_training_arguments
@@ -117,21 +123,20 @@ class Trainer:
 
     # checkpoints ---------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
-        return {
-            "format": OWN_FORMAT,
-            "method": self.config.method,
-            "options": dataclasses.asdict(self.method.config),
-            "generator": self.generator.state_dict(),
-            "discriminator": self.discriminator.state_dict() if self.discriminator is not None else None,
-            "optimizer_g": self.optimizer_g.state_dict(),
-            "optimizer_d": self.optimizer_d.state_dict() if self.optimizer_d is not None else None,
-            "step": self.step,
-            "rng": {"torch": torch.get_rng_state(), "numpy_seed": self.config.seed},
-            "train_config": dataclasses.asdict(self.config),
-            "vgg": self.vgg.source if self.vgg is not None else "absent",
-            "versions": package_versions(),
-            "git_commit": git_commit(),
-        }
+        return project_checkpoint(
+            self.config.method,
+            dataclasses.asdict(self.method.config),
+            self.generator.state_dict(),
+            discriminator=self.discriminator.state_dict() if self.discriminator is not None else None,
+            optimizer_g=self.optimizer_g.state_dict(),
+            optimizer_d=self.optimizer_d.state_dict() if self.optimizer_d is not None else None,
+            step=self.step,
+            rng={"torch": torch.get_rng_state(), "numpy_seed": self.config.seed},
+            train_config=dataclasses.asdict(self.config),
+            vgg=self.vgg.source if self.vgg is not None else "absent",
+            versions=package_versions(),
+            git_commit=git_commit(),
+        )
 
     def save(self) -> None:
         if self.dist.main:
@@ -140,12 +145,9 @@ class Trainer:
     def resume(self) -> None:
         path = self.out / CHECKPOINT
         data = load_file(path)
-        if (
-            not isinstance(data, dict)
-            or data.get("format") != OWN_FORMAT
-            or data.get("method") != self.config.method
-        ):
+        if not own_checkpoint(data):
             raise CheckpointError(f"{path} is not a {self.config.method} training checkpoint of this project")
+        checked_own(data, str(path), self.config.method)
         changed = changed_settings(
             {k: list(v) if isinstance(v, tuple) else v for k, v in (data.get("train_config") or {}).items()},
             {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self.config).items()},
