@@ -8,6 +8,7 @@ import os
 import sys
 import tempfile
 import warnings
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,11 +137,17 @@ def unique_ids(files: list[Path], root: Path) -> list[str]:
     """Ids of `files`: the relative path without the extension, or with it where two files share a
     stem (a.png and a.jpg), so that no two images share an id."""
     stems = [path.relative_to(root).with_suffix("").as_posix() for path in files]
-    shared = {stem for stem in stems if stems.count(stem) > 1}
+    shared = {stem for stem, count in Counter(stems).items() if count > 1}
     return [
         display_name(path.relative_to(root).as_posix() if stem in shared else stem)
         for path, stem in zip(files, stems, strict=True)
     ]
+
+
+def add_to_digest(digest: hashlib._Hash, image_id: str, image: np.ndarray) -> None:
+    """One test image's part of its test set's SHA-256: the id, then the uint8 crop."""
+    digest.update(image_id.encode("utf-8", "surrogateescape"))
+    digest.update(image.tobytes())
 
 
 @dataclass
@@ -157,8 +164,7 @@ class TestSet:
     def sha256(self) -> str:
         digest = hashlib.sha256()
         for image_id, image in zip(self.image_ids, self.images, strict=True):
-            digest.update(image_id.encode("utf-8", "surrogateescape"))
-            digest.update(image.tobytes())
+            add_to_digest(digest, image_id, image)
         return digest.hexdigest()
 
     def __len__(self) -> int:

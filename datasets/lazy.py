@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.datasets.images import TestSet, crops_from_files, unique_ids
+from bench.datasets.images import TestSet, add_to_digest, crops_from_files, unique_ids
 
 
 def read_crop(path: Path, root: Path, size: int) -> TestSet:
@@ -83,7 +83,6 @@ def lazy_crops_from_files(
             continue
         kept.append(path)
         ids.append(image_id)
-        digest.update(image_id.encode())
-        digest.update(crop.images[0].tobytes())
+        add_to_digest(digest, image_id, crop.images[0])
     images = LazyImages(kept, root, size)
     return StreamedTestSet(name, images, ids, description, skipped, digest.hexdigest())  # type: ignore[arg-type]
