@@ -124,6 +124,8 @@ def find(method: str, name: str) -> ReleasedWeights | None:
 
 
 def default_weights_dir() -> Path:
+    """torch's cache of downloaded weights, $TORCH_HOME/hub/checkpoints: where every released or
+    ImageNet weights file (LBAM, GL, CA, VGG16, AlexNet) is looked for by default."""
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 

@@ -23,6 +23,7 @@ from torch import Tensor
 
 from bench.core.vocabulary import MetricProtocol
 from bench.methods.base import composite, in_chunks
+from bench.methods.released import default_weights_dir
 
 
 def to_luma(image: Tensor) -> Tensor:
@@ -216,7 +217,7 @@ ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
 
 def default_alexnet_weights() -> Path:
     """Where torchvision keeps ImageNet AlexNet weights: $TORCH_HOME/hub/checkpoints/."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / ALEXNET_FILE
+    return default_weights_dir() / ALEXNET_FILE
 
 
 def load_lpips(alexnet_weights: Path | None = None, device: str = "cpu") -> torch.nn.Module:

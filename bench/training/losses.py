@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from bench.methods.base import composite
 from bench.methods.pconv import IMAGENET_MEAN, IMAGENET_STD
+from bench.methods.released import default_weights_dir
 
 VGG16_FILE = "vgg16-397923af.pth"
 POOL_ENDS = (5, 10, 17)  # torchvision vgg16.features[:5] ends at pool1, [:10] pool2, [:17] pool3
@@ -57,7 +58,7 @@ def check_objective(name: str) -> str:
 
 def default_vgg_weights() -> Path:
     """torchvision's cache file for ImageNet VGG16: $TORCH_HOME/hub/checkpoints/vgg16-397923af.pth."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / VGG16_FILE
+    return default_weights_dir() / VGG16_FILE
 
 
 def vgg_missing_message(path: Path) -> str:
