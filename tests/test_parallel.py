@@ -25,6 +25,37 @@ def records(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     )
 
 
+def scores_with_one_and_two_workers(
+    tmp_path: Path, name: str, size: int, pairs: slice, threads: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The sorted scores of `name` on demo pairs[pairs], with 1 and then 2 workers, at `threads`
+    torch threads in this process (restored afterwards)."""
+    import torch
+
+    from bench import methods
+    from bench.datasets.masks import bucketed_mask_set
+    from bench.datasets.sources import load_test_set
+    from bench.evaluation.harness import all_pairs, evaluate_method
+    from bench.evaluation.metrics import MetricProtocol
+
+    images, masks = load_test_set("demo", size=size), bucketed_mask_set("free_form", 1, 0, size)
+    chosen = all_pairs(images, masks)[pairs]
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for workers in (1, 2):
+            run_dir = tmp_path / str(workers)
+            run_dir.mkdir()
+            protocol = MetricProtocol()
+            method = methods.create(name)
+            evaluate_method(
+                method, images, masks, run_dir, protocol, progress=False, pairs=chosen, workers=workers
+            )
+    finally:
+        torch.set_num_threads(before)
+    return records(tmp_path / "1")[0], records(tmp_path / "2")[0]
+
+
 @pytest.fixture(scope="module")
 def one_process(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("one") / "run"
@@ -67,30 +98,9 @@ def test_negative_workers_are_refused(tmp_path, capsys):
 @pytest.mark.slow
 def test_workers_with_several_threads_come_from_the_forkserver_and_agree(tmp_path):
     """Two threads per worker: not forked from this process (libgomp would hang), same records."""
-    import torch
-
-    from bench import methods
-    from bench.datasets.masks import bucketed_mask_set
-    from bench.datasets.sources import load_test_set
-    from bench.evaluation.harness import all_pairs, evaluate_method
-    from bench.evaluation.metrics import MetricProtocol
-
-    images, masks = load_test_set("demo", size=64), bucketed_mask_set("free_form", 1, 0, 64)
-    pairs = all_pairs(images, masks)[:6]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(4)
-    try:
-        for workers in (1, 2):
-            run_dir = tmp_path / str(workers)
-            run_dir.mkdir()
-            method = methods.create("ns")
-            evaluate_method(
-                method, images, masks, run_dir, MetricProtocol(), progress=False, pairs=pairs, workers=workers
-            )
-    finally:
-        torch.set_num_threads(threads)
-    pd.testing.assert_frame_equal(records(tmp_path / "2")[0], records(tmp_path / "1")[0], check_exact=True)
-    assert len(records(tmp_path / "2")[0]) == 6 * len(METRICS)  # pairs × stored metrics
+    one, two = scores_with_one_and_two_workers(tmp_path, "ns", size=64, pairs=slice(0, 6), threads=4)
+    pd.testing.assert_frame_equal(two, one, check_exact=True)
+    assert len(two) == 6 * len(METRICS)  # pairs × stored metrics
 
 
 FORK_AFTER_OPENCV = """
@@ -129,26 +139,7 @@ def test_forked_workers_do_not_hang_after_the_parent_used_opencv_threads():
 
 def test_scores_do_not_depend_on_the_thread_count(tmp_path):
     """256² pairs (large enough for torch to split reductions): 1 process × 2 threads, 2 × 1."""
-    import torch
-
-    from bench import methods
-    from bench.datasets.masks import bucketed_mask_set
-    from bench.datasets.sources import load_test_set
-    from bench.evaluation.harness import all_pairs, evaluate_method
-    from bench.evaluation.metrics import MetricProtocol
-
-    images, masks = load_test_set("demo", size=256), bucketed_mask_set("free_form", 1, 0, 256)
-    pairs = all_pairs(images, masks)[::8]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        for workers in (1, 2):
-            run_dir = tmp_path / str(workers)
-            run_dir.mkdir()
-            method = methods.create("telea")
-            evaluate_method(
-                method, images, masks, run_dir, MetricProtocol(), progress=False, pairs=pairs, workers=workers
-            )
-    finally:
-        torch.set_num_threads(threads)
-    pd.testing.assert_frame_equal(records(tmp_path / "2")[0], records(tmp_path / "1")[0], check_exact=True)
+    one, two = scores_with_one_and_two_workers(
+        tmp_path, "telea", size=256, pairs=slice(None, None, 8), threads=2
+    )
+    pd.testing.assert_frame_equal(two, one, check_exact=True)
