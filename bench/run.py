@@ -18,7 +18,7 @@ import torch
 
 from bench import methods
 from bench.core.errors import EXIT_BAD_INPUT, BadInput
-from bench.core.vocabulary import PROTOCOLS, MetricProtocol
+from bench.core.vocabulary import PROTOCOLS, MetricProtocol, method_of
 from bench.datasets.masks import GENERATORS
 from bench.evaluation import sharding
 from bench.evaluation.checks import check_arguments, typed_options
@@ -198,7 +198,7 @@ def parse_checkpoints(items: list[str], weights_dir: str | None = None) -> dict[
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
             raise RunError(f"--checkpoint {item!r}: expected NAME=PATH")
-        checkpoints[name] = str(released.resolve_checkpoint(name.split("@")[0], path, weights_dir))
+        checkpoints[name] = str(released.resolve_checkpoint(method_of(name), path, weights_dir))
     return checkpoints
 
 

@@ -6,6 +6,8 @@ from importlib import resources
 
 import pandas as pd
 
+from bench.core.vocabulary import method_of
+
 # Our method names → column names of the paper's Table 1.
 PAPER_METHOD_NAMES = {"gl": "GL", "patchmatch": "PM", "ca": "CA", "pconv": "PConv", "lbam": "LBAM"}
 PAPER_METRIC_NAMES = {"psnr": "psnr", "ssim": "ssim", "mean_l1": "l1"}
@@ -25,7 +27,7 @@ def table1() -> pd.DataFrame:
 
 
 def table1_value(method: str, metric: str, bucket: str) -> float | None:
-    paper_method = PAPER_METHOD_NAMES.get(method.split("@")[0])
+    paper_method = PAPER_METHOD_NAMES.get(method_of(method))
     if paper_method is None:
         return None
     rows = _TABLE1[

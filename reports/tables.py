@@ -8,7 +8,14 @@ from typing import Any
 
 import pandas as pd
 
-from bench.core.vocabulary import BUCKETS, HIGHER_IS_BETTER, METRIC_LABELS, TABLE_METRICS, bucket_label
+from bench.core.vocabulary import (
+    BUCKETS,
+    HIGHER_IS_BETTER,
+    METRIC_LABELS,
+    TABLE_METRICS,
+    bucket_label,
+    parse_instance,
+)
 from bench.reports import paper
 from bench.reports.statistics import paired_comparison
 
@@ -80,7 +87,8 @@ def table1_rows(means: pd.DataFrame, method_names: list[str]) -> list[dict[str, 
 def table2_variants(method_names: list[str]) -> list[str]:
     """Instances named lbam@<Table 2 variant>, in the paper's row order."""
     order = list(paper.table2()["variant"].drop_duplicates())
-    present = {m.split("@", 1)[1]: m for m in method_names if m.startswith("lbam@")}
+    instances = [(parse_instance(m), m) for m in method_names]
+    present = {label: m for (base, label), m in instances if base == "lbam" and label}
     return [present[v] for v in order if v in present]
 
 
@@ -89,7 +97,7 @@ def table2_rows(means: pd.DataFrame, instances: list[str]) -> list[dict[str, Any
     reference = paper.table2().set_index(["variant", "bucket"])
     rows = []
     for method in instances:
-        variant = method.split("@", 1)[1]
+        variant = parse_instance(method)[1]
         cells = []
         for bucket in map(bucket_label, BUCKETS):
             for metric in TABLE2_METRICS:

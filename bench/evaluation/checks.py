@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.core.errors import BadInput
+from bench.core.vocabulary import method_of
 from bench.methods.base import resolve_device
 from bench.methods.registry import option_types
 
@@ -74,7 +75,7 @@ def typed_value(flag: str, value: Any, annotation: Any) -> Any:
 def typed_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
     """Options of method `name` (NAME or NAME@LABEL) converted to their annotated types; unknown
     keys are left for the method registry to name."""
-    base = name.split("@")[0]
+    base = method_of(name)
     types_ = option_types(base)
     return {
         key: typed_value(f"{name}.{key}", value, types_[key]) if key in types_ else value

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from bench.core.errors import BadInput
+from bench.core.vocabulary import method_of
 
 LOCK_FILE = ".lock"
 
@@ -109,11 +110,11 @@ def check_method_identity(
         if changed:
             raise RunFolderError(
                 f"{name} was scored in this run folder with other options ({'; '.join(changed)}); give "
-                f"this instance its own label (--methods {name.split('@')[0]}@NEW) or choose a new --out"
+                f"this instance its own label (--methods {method_of(name)}@NEW) or choose a new --out"
             )
         if old_sha.get(name) != checkpoint_sha256.get(name):
             raise RunFolderError(
                 f"{name} was scored in this run folder with another checkpoint (sha256 "
                 f"{str(old_sha.get(name))[:12]} then, {str(checkpoint_sha256.get(name))[:12]} now); give it "
-                f"its own label (--methods {name.split('@')[0]}@NEW) or choose a new --out"
+                f"its own label (--methods {method_of(name)}@NEW) or choose a new --out"
             )

@@ -16,7 +16,7 @@ import torch
 from bench import methods
 from bench.core.files import safe_name, sha256_path, write_json
 from bench.core.records import git_commit, package_versions
-from bench.core.vocabulary import MetricProtocol
+from bench.core.vocabulary import MetricProtocol, method_of
 from bench.datasets.masks import MaskSet, bucketed_mask_set, load_mask_folder
 from bench.datasets.release_crop import load_release_test_set
 from bench.datasets.sources import TestSet, load_test_set
@@ -79,7 +79,7 @@ def create_methods(config: RunConfig, every_method: bool) -> list[methods.Method
         if name in config.predictions:
             created.append(Predictions(name, config.predictions[name], config.device))
             continue
-        base = name.split("@")[0]  # NAME@LABEL: several instances of one method, e.g. lbam@no_adv
+        base = method_of(name)  # NAME@LABEL: several instances of one method, e.g. lbam@no_adv
         options = dict(config.method_options.get(name, {}))
         if "seed" in methods.option_names(base):
             options.setdefault("seed", config.seed)
@@ -110,7 +110,7 @@ def create_methods(config: RunConfig, every_method: bool) -> list[methods.Method
 
 def lbam_figures(created, test_set, mask_set, samples, run_dir: Path) -> dict[str, dict[str, str]]:
     """Figures 7–8 of every LBAM instance on one qualitative pair (a middle bucket's)."""
-    instances = [m for m in created if m.name.split("@")[0] == "lbam"]
+    instances = [m for m in created if method_of(m.name) == "lbam"]
     if not instances or not samples:
         return {}
     pair = samples[len(samples) // 2]
