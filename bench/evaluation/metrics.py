@@ -2,7 +2,7 @@
 
 Each pair also stores what the other evaluation protocol needs (reports/protocols.py,
 docs/evaluation_protocols.md): its MSE (the release's PSNR pools it over a batch) and
-`ssim_release`, the SSIM of the release's pytorch_ssim on ×255 images.
+`ssim_release`, the SSIM of the release's pytorch_ssim on ×255 images (bench/evaluation/release_ssim.py).
 
 SSIM follows Wang et al. 2004 as scikit-image computes it with `gaussian_weights=True, sigma=1.5,
 use_sample_covariance=False, data_range=1`: 11-tap Gaussian, reflect padding, 5-pixel border
@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from bench.core.vocabulary import MetricProtocol
+from bench.evaluation.release_ssim import release_ssim
 from bench.methods.base import composite, in_chunks
 from bench.methods.released import default_weights_dir
 
@@ -164,48 +165,6 @@ def _ssim(prediction: Tensor, target: Tensor, data_range: float) -> Tensor:
     denominator = blurred_squares.sub_(mu_squares).add_(c2).mul_(mu_squares.add_(c1))
     ssim_map = numerator.div_(denominator)
     return ssim_map[..., radius:-radius, radius:-radius].mean(dim=(-3, -2, -1))
-
-
-RELEASE_SSIM_WINDOW, RELEASE_SSIM_SIGMA = 11, 1.5
-
-
-@lru_cache(maxsize=8)
-def release_ssim_window(channels: int, device: str = "cpu") -> Tensor:
-    """pytorch_ssim's create_window: the normalised 1-D Gaussian's outer product, float32."""
-    taps = torch.arange(RELEASE_SSIM_WINDOW, dtype=torch.float64) - RELEASE_SSIM_WINDOW // 2
-    gauss = torch.exp(-(taps**2) / (2 * RELEASE_SSIM_SIGMA**2)).float()
-    gauss = (gauss / gauss.sum())[:, None]
-    window = (gauss @ gauss.T)[None, None]
-    return window.expand(channels, 1, RELEASE_SSIM_WINDOW, RELEASE_SSIM_WINDOW).contiguous().to(device)
-
-
-def release_ssim(prediction: Tensor, target: Tensor) -> Tensor:
-    """SSIM per image as the LBAM release's test script computes it (test_random_batch.py:
-    pytorch_ssim.ssim(GT·255, output·255)): 11×11 Gaussian window, σ 1.5, zero padding, the
-    constants C1 = 0.01², C2 = 0.03² of the range 1 although the images span 0–255, the map's mean
-    over every pixel and channel (no border cropped). The release averages that over a batch of
-    equal-sized images, which is the mean of these per-image values."""
-    return per_chunk(_release_ssim, prediction, target)
-
-
-def _release_ssim(prediction: Tensor, target: Tensor) -> Tensor:
-    x, y = target.float() * 255, prediction.float() * 255  # the script's (GT, output) order
-    channels = x.shape[1]
-    window = release_ssim_window(channels, str(x.device))
-
-    def blur(image: Tensor) -> Tensor:
-        return torch.nn.functional.conv2d(image, window, padding=RELEASE_SSIM_WINDOW // 2, groups=channels)
-
-    mu_x, mu_y = blur(x), blur(y)
-    mu_x_sq, mu_y_sq, mu_xy = mu_x.pow(2), mu_y.pow(2), mu_x * mu_y
-    sigma_x_sq = blur(x * x) - mu_x_sq
-    sigma_y_sq = blur(y * y) - mu_y_sq
-    sigma_xy = blur(x * y) - mu_xy
-    c1, c2 = 0.01**2, 0.03**2
-    ssim_map = ((2 * mu_xy + c1) * (2 * sigma_xy + c2)) / (
-        (mu_x_sq + mu_y_sq + c1) * (sigma_x_sq + sigma_y_sq + c2)
-    )
-    return ssim_map.flatten(1).mean(dim=1)
 
 
 class LpipsUnavailable(RuntimeError):
