@@ -30,6 +30,7 @@ from bench.evaluation.run_folder import (
     most_recent_run,
 )
 from bench.evaluation.session import Invocation, evaluate
+from bench.evaluation.timing import Timing, seconds_since_process_start
 from bench.methods import released
 from bench.methods.base import resolve_device
 
@@ -103,6 +104,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resume", action="store_true", help="resume the most recent run folder in runs/")
     parser.add_argument("--report", default="reports/index.html", help="report to write ('' for none)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--timing",
+        action="store_true",
+        help="print where the wall time went: imports, inputs, each phase of a pair per method, report",
+    )
     return parser.parse_args(argv)
 
 
@@ -288,6 +294,7 @@ def run(args: argparse.Namespace) -> Path:
             report=args.report,
             rank=rank,
             world=world,
+            timing=args.timing,
         )
         return evaluate(config, run_dir, how)
     finally:
@@ -298,11 +305,17 @@ def run(args: argparse.Namespace) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    started = seconds_since_process_start()
     args = parse_args(argv)
+    args.timing = Timing() if args.timing else None
+    if args.timing is not None and started is not None:
+        args.timing.run["start-up (Python, imports)"] = started
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         run(args)
         sharding.stop()
+        if args.timing is not None:
+            args.timing.print()
     except BadInput as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT

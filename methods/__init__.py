@@ -3,7 +3,14 @@
 from bench.core.errors import MethodError
 from bench.methods import ca, gl, lbam, opencv_fill, patchmatch, pconv  # noqa: F401  (registers the methods)
 from bench.methods.base import Method, check_inputs, composite
-from bench.methods.registry import UnknownMethodError, available, create, option_names, register
+from bench.methods.registry import (
+    UnknownMethodError,
+    available,
+    create,
+    is_learned,
+    option_names,
+    register,
+)
 
 __all__ = [
     "Method",
@@ -13,6 +20,7 @@ __all__ = [
     "check_inputs",
     "composite",
     "create",
+    "is_learned",
     "option_names",
     "register",
 ]

@@ -40,6 +40,14 @@ def option_names(name: str) -> list[str]:
     return [p for p in inspect.signature(_FACTORIES[name]).parameters if p not in ("device", "checkpoint")]
 
 
+def is_learned(name: str) -> bool:
+    """Whether `create(name)` makes a learned method, read from its factory's return type (its
+    `learned` class attribute) without building the network."""
+    if name not in _FACTORIES:
+        return False
+    return bool(getattr(typing.get_type_hints(_FACTORIES[name]).get("return"), "learned", False))
+
+
 def create(name: str, device: str = "cpu", checkpoint: str | Path | None = None, **options: Any) -> Method:
     if name not in _FACTORIES:
         close = difflib.get_close_matches(name, available(), n=3, cutoff=0.4)

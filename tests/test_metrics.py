@@ -39,7 +39,7 @@ def test_gaussian_matrix_equals_scipy_reflect_filter(rng, size):
 def test_block_banded_blur_equals_the_full_matrices(rng, h, w):
     x = torch.from_numpy(rng.random((2, 3, h, w))).float()
     dense = metrics.gaussian_filter_matrix(h) @ x @ metrics.gaussian_filter_matrix(w).T
-    banded = metrics._blur(x, metrics.gaussian_band(h), metrics.gaussian_band(w))
+    banded = metrics._blur(x, metrics.gaussian_band(h, 0, h), metrics.gaussian_band(w, 0, w))
     torch.testing.assert_close(banded, dense, atol=1e-6, rtol=0)
 
 

@@ -1,6 +1,7 @@
-"""The release's SSIM fast path (bench/evaluation/release_ssim.py) against the release's function as
-written (five zero-padded depthwise convolutions, float32 mean), on composites as the harness scores
-them: every known pixel equal, the map exactly 1 away from the hole."""
+"""The SSIMs' fast paths on composites as the harness scores them (every known pixel equal, the map
+exactly 1 away from the hole): the release's (bench/evaluation/release_ssim.py) against the
+release's function as written (five zero-padded depthwise convolutions, float32 mean), the
+per-image one against scikit-image."""
 
 from __future__ import annotations
 
@@ -56,3 +57,25 @@ def test_identical_images_score_exactly_one_as_the_function_as_written(composite
     _, target = composites
     assert bool((release_ssim_as_written(target, target) == 1).all())
     assert bool((release_ssim(target, target) == 1).all())
+
+
+def test_per_image_ssim_on_composites_equals_skimage(composites):
+    """The per-image SSIM is computed only around the hole (the map is exactly 1 elsewhere)."""
+    from skimage.metrics import structural_similarity
+
+    from bench.evaluation.metrics import ssim
+
+    prediction, target = composites
+    got = ssim(prediction, target)
+    for i in range(len(got)):
+        a, b = (t[i].permute(1, 2, 0).double().numpy() for t in (target, prediction))
+        expected = structural_similarity(
+            a,
+            b,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+            data_range=1.0,
+            channel_axis=2,
+        )
+        assert float(got[i]) == pytest.approx(expected, abs=1e-6)

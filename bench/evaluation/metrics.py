@@ -8,7 +8,8 @@ SSIM follows Wang et al. 2004 as scikit-image computes it with `gaussian_weights
 use_sample_covariance=False, data_range=1`: 11-tap Gaussian, reflect padding, 5-pixel border
 cropped, averaged over RGB channels. The Gaussian is applied as two banded matrix products with
 the padding folded into the matrices, computed block by block so that only the band is multiplied
-(faster on the CPU than a depthwise convolution or the full matrices).
+(faster on the CPU than a depthwise convolution or the full matrices), and only where the map can
+differ from 1 (around the pixels where the images differ).
 """
 
 from __future__ import annotations
@@ -116,42 +117,74 @@ def gaussian_filter_matrix(
 
 Band = tuple[tuple[int, int, Tensor, Tensor], ...]
 BAND_ROWS = 32  # output rows per block: 32 + 10 input rows instead of all of them (2.5× faster)
+RADIUS = 5  # int(3.5 · 1.5 + 0.5): the 11-tap window
 
 
-@lru_cache(maxsize=16)
-def gaussian_band(size: int, device: str = "cpu", radius: int = 5) -> Band:
-    """G of `gaussian_filter_matrix` cut into row blocks: (first input, last input, block, blockᵀ).
-    Only the 2·radius + block input columns a block reads are kept; reflection stays folded in."""
+@lru_cache(maxsize=256)
+def gaussian_band(size: int, start: int, stop: int, device: str = "cpu") -> Band:
+    """Rows start..stop of G (`gaussian_filter_matrix`) cut into blocks: (first input, last input,
+    block, blockᵀ). Only the 2·radius + block input columns a block reads are kept; reflection
+    stays folded in."""
     matrix = gaussian_filter_matrix(size, device=device)
     blocks = []
-    for start in range(0, size, BAND_ROWS):
-        stop = min(size, start + BAND_ROWS)
-        first, last = max(0, start - radius), min(size, stop + radius)
-        block = matrix[start:stop, first:last].contiguous()
+    for top in range(start, stop, BAND_ROWS):
+        bottom = min(stop, top + BAND_ROWS)
+        first, last = max(0, top - RADIUS), min(size, bottom + RADIUS)
+        block = matrix[top:bottom, first:last].contiguous()
         blocks.append((first, last, block, block.T.contiguous()))
     return tuple(blocks)
 
 
 def _blur(x: Tensor, rows: Band, columns: Band) -> Tensor:
-    """G_h · x · G_wᵀ, block by block along each axis."""
+    """G_h · x · G_wᵀ for the output rows and columns of the bands, block by block along each axis;
+    only the input rows the row band reads are multiplied across."""
+    offset = rows[0][0]
+    x = x[..., offset : rows[-1][1], :]
     across = torch.cat([x[..., first:last] @ block_t for first, last, _, block_t in columns], -1)
-    return torch.cat([block @ across[..., first:last, :] for first, last, block, _ in rows], -2)
+    return torch.cat(
+        [block @ across[..., first - offset : last - offset, :] for first, last, block, _ in rows], -2
+    )
 
 
 def ssim(prediction: Tensor, target: Tensor, data_range: float = 1.0) -> Tensor:
-    """Mean SSIM per image (Wang et al. 2004, Eq. 13) over channels, as skimage computes it;
-    on CUDA the whole batch at once."""
-    return per_chunk(_ssim, prediction, target, data_range)
+    """Mean SSIM per image (Wang et al. 2004, Eq. 13) over channels, as skimage computes it.
 
-
-def _ssim(prediction: Tensor, target: Tensor, data_range: float) -> Tensor:
+    On the CPU image by image over the pixels whose window reaches a pixel where prediction and
+    target differ: elsewhere μx = μy, σx² = σy² = σxy bit for bit, so the map is exactly 1 (as in the
+    release's SSIM, bench/evaluation/release_ssim.py); on CUDA the whole batch at once."""
     h, w = prediction.shape[-2:]
-    radius = 5  # int(3.5 · 1.5 + 0.5): the 11-tap window
-    if min(h, w) < 2 * radius + 1:
+    if min(h, w) < 2 * RADIUS + 1:
         raise ValueError(f"SSIM needs images of at least 11×11 pixels, got {h}×{w}")
+    if prediction.device.type != "cpu":
+        return _ssim(prediction, target, data_range, (RADIUS, h - RADIUS), (RADIUS, w - RADIUS))
+    values = []
+    for p, t in zip(prediction, target, strict=True):
+        differs = (p != t).any(dim=0)
+        if not bool(differs.any()):
+            values.append(torch.ones(1))
+            continue
+        rows, cols = _span(differs.any(dim=1), h), _span(differs.any(dim=0), w)
+        region = _ssim(p[None], t[None], data_range, rows, cols)  # the map's mean over the region
+        computed, interior = (rows[1] - rows[0]) * (cols[1] - cols[0]), (h - 2 * RADIUS) * (w - 2 * RADIUS)
+        values.append((region.double() * computed + (interior - computed)) / interior)
+    return torch.cat(values).float()
+
+
+def _span(differs: Tensor, size: int) -> tuple[int, int]:
+    """Map rows (or columns; inside the 5-pixel border skimage crops) whose windows reach a
+    differing pixel."""
+    where = differs.nonzero()
+    return max(RADIUS, int(where[0]) - RADIUS), min(size - RADIUS, int(where[-1]) + RADIUS + 1)
+
+
+def _ssim(
+    prediction: Tensor, target: Tensor, data_range: float, rows: tuple[int, int], cols: tuple[int, int]
+) -> Tensor:
+    """The SSIM map's mean per image over map rows × cols."""
+    h, w = prediction.shape[-2:]
     device = str(prediction.device)
-    gh = gaussian_band(h, device=device)
-    gw = gh if w == h else gaussian_band(w, device=device)
+    gh = gaussian_band(h, *rows, device=device)
+    gw = gaussian_band(w, *cols, device=device)
     x, y = prediction.float(), target.float()
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
     mu_x, mu_y = _blur(x, gh, gw), _blur(y, gh, gw)
@@ -163,8 +196,7 @@ def _ssim(prediction: Tensor, target: Tensor, data_range: float) -> Tensor:
     mu_xy = mu_x.mul_(mu_y)
     numerator = blurred_product.sub_(mu_xy).mul_(2).add_(c2).mul_(mu_xy.mul_(2).add_(c1))
     denominator = blurred_squares.sub_(mu_squares).add_(c2).mul_(mu_squares.add_(c1))
-    ssim_map = numerator.div_(denominator)
-    return ssim_map[..., radius:-radius, radius:-radius].mean(dim=(-3, -2, -1))
+    return numerator.div_(denominator).mean(dim=(-3, -2, -1))
 
 
 class LpipsUnavailable(RuntimeError):

@@ -32,6 +32,7 @@ from bench.evaluation.run_folder import (
     check_method_identity,
     read_stored_run,
 )
+from bench.evaluation.timing import Timing
 from bench.reports.aggregate import summary_table
 from bench.reports.protocols import write_summary
 
@@ -67,6 +68,9 @@ def check_resumable(run_dir: Path, config: RunConfig) -> dict[str, Any] | None:
     return stored
 
 
+NO_CHECKPOINT_NOTE = "no checkpoint (--checkpoint {name}=PATH, or --allow-untrained to score random weights)"
+
+
 def create_methods(config: RunConfig, every_method: bool) -> list[methods.Method]:
     """Create the methods; learned ones without a checkpoint are refused unless --allow-untrained
     (with --methods all they are left out with a note instead)."""
@@ -80,6 +84,10 @@ def create_methods(config: RunConfig, every_method: bool) -> list[methods.Method
             created.append(Predictions(name, config.predictions[name], config.device))
             continue
         base = method_of(name)  # NAME@LABEL: several instances of one method, e.g. lbam@no_adv
+        untrained = name not in config.checkpoints and not config.allow_untrained
+        if every_method and untrained and methods.is_learned(base):
+            print(f"note: {name} left out: {NO_CHECKPOINT_NOTE.format(name=name)}", file=sys.stderr)
+            continue  # not built: its random initialisation costs seconds
         options = dict(config.method_options.get(name, {}))
         if "seed" in methods.option_names(base):
             options.setdefault("seed", config.seed)
@@ -93,11 +101,7 @@ def create_methods(config: RunConfig, every_method: bool) -> list[methods.Method
             raise RunError(f"{name} needs --size divisible by {multiple}, got {config.size}")
         if method.learned and not method.trained and not config.allow_untrained:
             if every_method:
-                print(
-                    f"note: {name} left out: no checkpoint (--checkpoint {name}=PATH, "
-                    "or --allow-untrained to score random weights)",
-                    file=sys.stderr,
-                )
+                print(f"note: {name} left out: {NO_CHECKPOINT_NOTE.format(name=name)}", file=sys.stderr)
                 continue
             raise RunError(
                 f"{name} has no checkpoint: pass --checkpoint {name}=PATH (see the README, 'Checkpoints'), "
@@ -181,6 +185,7 @@ class Invocation:
     report: str = ""  # the report to render ('' for none)
     rank: int = 0  # torchrun rank and world size
     world: int = 1
+    timing: Timing | None = None  # --timing: phases measured and printed at the end
 
 
 @dataclass
@@ -288,6 +293,7 @@ def score_every_method(
             save_outputs=config.save_outputs,
             workers=workers_for(method, config),
             shard=shard,
+            timing=how.timing,
         )
         if reused:
             print(
@@ -298,32 +304,40 @@ def score_every_method(
 
 def evaluate(config: RunConfig, run_dir: Path, how: Invocation) -> Path:
     """The run in `run_dir` (locked by the caller): records, run.json, summary.csv and the report."""
-    previous = check_resumable(run_dir, config)
-    inputs = prepare_inputs(config, run_dir, previous, how.every_method)
-    test_set, mask_set = inputs.test_set, inputs.mask_set
-    pairing, pairs, samples = plan_pairs(config, test_set, mask_set, inputs.methods)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    provenance = provenance_record(config, inputs, pairing, how, previous)
+    timing = how.timing or Timing()
+    with timing.phase("inputs (data, masks, methods)"):
+        previous = check_resumable(run_dir, config)
+        inputs = prepare_inputs(config, run_dir, previous, how.every_method)
+        test_set, mask_set = inputs.test_set, inputs.mask_set
+        pairing, pairs, samples = plan_pairs(config, test_set, mask_set, inputs.methods)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        provenance = provenance_record(config, inputs, pairing, how, previous)
     if how.rank == 0:
-        write_json(run_dir / "run.json", provenance)
-        save_sample_inputs(run_dir, test_set, mask_set, samples)
+        with timing.phase("run.json, sample inputs"):
+            write_json(run_dir / "run.json", provenance)
+            save_sample_inputs(run_dir, test_set, mask_set, samples)
         print(
             f"{len(test_set)} images × {len(mask_set)} masks ({config.pairing}: {len(pairs)} pairs) × "
             f"{len(inputs.methods)} methods → {run_dir}",
             file=sys.stderr,
         )
-    if not score_every_method(config, run_dir, inputs, pairs, samples, how):
+    with timing.phase("scoring (every method)"):
+        merged = score_every_method(config, run_dir, inputs, pairs, samples, how)
+    if not merged:
         return run_dir  # another rank merges and finishes
-    provenance["figures"] = lbam_figures(inputs.methods, test_set, mask_set, samples, run_dir)
-    provenance["training_logs"] = copy_training_logs(config.checkpoints, run_dir)
-    provenance["status"] = "complete"
-    provenance["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    write_json(run_dir / "run.json", provenance)
-    write_summary(run_dir, config.seed)
-    print(f"protocol: {config.protocol['name']} (summary.csv holds every protocol)")
-    print(summary_table(run_dir, config.protocol["name"]))
+    with timing.phase("LBAM figures, run.json"):
+        provenance["figures"] = lbam_figures(inputs.methods, test_set, mask_set, samples, run_dir)
+        provenance["training_logs"] = copy_training_logs(config.checkpoints, run_dir)
+        provenance["status"] = "complete"
+        provenance["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        write_json(run_dir / "run.json", provenance)
+    with timing.phase("summary.csv, table"):
+        write_summary(run_dir, config.seed)
+        print(f"protocol: {config.protocol['name']} (summary.csv holds every protocol)")
+        print(summary_table(run_dir, config.protocol["name"]))
     if how.report:
-        from bench.reports.render import render_report
+        with timing.phase("report"):
+            from bench.reports.render import render_report
 
-        print(f"report: {render_report(run_dir, Path(how.report))}")
+            print(f"report: {render_report(run_dir, Path(how.report))}")
     return run_dir
