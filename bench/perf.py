@@ -24,24 +24,20 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench import methods
+from bench.core.errors import EXIT_BAD_INPUT, BadInput
 from bench.core.records import package_versions
 from bench.evaluation import metrics, perf_scale
-from bench.evaluation.harness import synchronize
-from bench.methods.base import resolve_device
-
-
-def timed(function: Callable[[], object], device: torch.device, repeats: int, warmup: int = 1) -> float:
-    """Median seconds of `function` after `warmup` calls."""
-    for _ in range(warmup):
-        function()
-    synchronize(device)
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        synchronize(device)
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+from bench.perf_device import (
+    PerfOptions,
+    add_arguments,
+    compare_variants,
+    perf_options,
+    print_variants,
+    synchronize,
+    timed,
+    variants,
+)
+from bench.perf_training import training_part
 
 
 def reference_rates(device: torch.device, repeats: int) -> dict[str, float]:
@@ -98,9 +94,9 @@ def learned(
                 )
             else:
                 row[f"images_per_s_batch{batch}"] = batch / seconds
-    if name == "lbam":
+    if name in KERNEL_KINDS and device.type == "cpu":
         row.update(versus_eager(method, device, repeats))
-        for kind in ("eager", "fast", "compiled"):
+        for kind in KERNEL_KINDS[name]:
             row[f"fraction_of_matmul_{kind}"] = (
                 flops / (row[f"ms_batch1_{kind}"] / 1000) / 1e9 / reference_gflops
             )
@@ -115,55 +111,40 @@ def sample_batch(batch: int, device: torch.device) -> tuple[torch.Tensor, torch.
     return image, mask
 
 
+KERNEL_KINDS = {"lbam": ("eager", "fast", "compiled"), "pconv": ("eager", "fast")}
+
+
 def versus_eager(fast: Any, device: torch.device, repeats: int) -> dict[str, Any]:
     """The same weights through the modules as written (kernels=eager), the default fast kernels and
-    kernels=compiled, timed in turn at batch 1; the compiled first call (compilation) and the largest
-    output differences from eager."""
+    (LBAM) kernels=compiled, timed in turn at batch 1; the compiled first call (compilation) and the
+    largest output differences from eager."""
     image, mask = sample_batch(1, device)
-    variants = {"fast": fast}
-    for kind in ("eager", "compiled"):
-        variants[kind] = methods.create("lbam", device=str(device), kernels=kind, **asdict(fast.config))
-        variants[kind].net.load_state_dict(fast.net.state_dict())
+    kernels = {"fast": fast}
+    for kind in KERNEL_KINDS[fast.name]:
+        if kind != "fast":
+            kernels[kind] = methods.create(fast.name, device=str(device), kernels=kind, **asdict(fast.config))
+            kernels[kind].net.load_state_dict(fast.net.state_dict())
     row: dict[str, Any] = {}
-    samples: dict[str, list[float]] = {kind: [] for kind in variants}
+    samples: dict[str, list[float]] = {kind: [] for kind in kernels}
     with torch.inference_mode():
-        start = time.perf_counter()
-        outputs = {"compiled": variants["compiled"].predict(image, mask)}
-        synchronize(device)
-        row["first_call_ms_compiled"] = (time.perf_counter() - start) * 1000
-        outputs.update({kind: variants[kind].predict(image, mask) for kind in ("eager", "fast")})
+        outputs = {}
+        if "compiled" in kernels:
+            start = time.perf_counter()
+            outputs["compiled"] = kernels["compiled"].predict(image, mask)
+            synchronize(device)
+            row["first_call_ms_compiled"] = (time.perf_counter() - start) * 1000
+        outputs.update({kind: kernels[kind].predict(image, mask) for kind in ("eager", "fast")})
         for _ in range(repeats):
-            for kind, method in variants.items():
+            for kind, method in kernels.items():
                 samples[kind].append(timed(lambda m=method: m.predict(image, mask), device, 1, warmup=0))
     eager_seconds = statistics.median(samples["eager"])
-    for kind in variants:
+    for kind in kernels:
         seconds = statistics.median(samples[kind])
         row[f"ms_batch1_{kind}"] = seconds * 1000
         if kind != "eager":
             row[f"time_vs_eager_{kind}"] = seconds / eager_seconds
             row[f"max_abs_diff_vs_eager_{kind}"] = float((outputs[kind] - outputs["eager"]).abs().max())
     return row
-
-
-def training_step(profile: str, device: torch.device, repeats: int) -> dict[str, Any]:
-    from bench.training.config import TrainConfig
-    from bench.training.trainer import Trainer
-
-    with tempfile.TemporaryDirectory() as folder:
-        options = {"profile": profile, "out": folder, "device": str(device), "steps": 1}
-        if profile == "paper":  # one step of the paper's network and batch, without its data and VGG
-            options.update(batch_size=2, profile="mini", size=256, width=1.0)
-        trainer = Trainer(TrainConfig(**options))
-        trainer.generator.train()
-        image, mask = next(iter(trainer.loader()))
-        seconds = timed(lambda: trainer.train_step(image.to(device), mask.to(device)), device, repeats)
-    return {
-        "profile": profile,
-        "batch": int(image.shape[0]),
-        "size": int(image.shape[-1]),
-        "seconds_per_step": seconds,
-        "images_per_s": image.shape[0] / seconds,
-    }
 
 
 def classical(device: torch.device, repeats: int) -> list[dict[str, Any]]:
@@ -268,33 +249,33 @@ def print_learned(row: dict[str, Any]) -> None:
         f"{'':>16} in turn, batch 1: eager {row['ms_batch1_eager']:.1f} ms "
         f"({row['fraction_of_matmul_eager']:.0%} of matmul)"
     )
-    for kind in ("fast", "compiled"):
+    for kind in KERNEL_KINDS[row["method"]][1:]:
         print(
             f"{'':>16} {kind:>8}: {row[f'ms_batch1_{kind}']:.1f} ms "
             f"({row[f'fraction_of_matmul_{kind}']:.0%}), {row[f'time_vs_eager_{kind}']:.2f}x "
             f"the eager time, max |{kind} - eager| {row[f'max_abs_diff_vs_eager_{kind}']:.1e}"
         )
-    print(f"{'':>16} compiled first call (compiles): {row['first_call_ms_compiled'] / 1000:.1f} s")
+    if "first_call_ms_compiled" in row:
+        print(f"{'':>16} compiled first call (compiles): {row['first_call_ms_compiled'] / 1000:.1f} s")
 
 
-def learned_part(device: torch.device, matmul_gflops: float, repeats: int) -> dict[str, Any]:
-    rows = [learned(name, options, device, matmul_gflops, repeats, (8, 16)) for name, options in LEARNED_ROWS]
+def learned_part(device: torch.device, matmul_gflops: float, options: PerfOptions) -> dict[str, Any]:
+    batches = (8, 16) if device.type == "cpu" else (8, 16, 64)
+    rows = [learned(name, kw, device, matmul_gflops, options.repeats, batches) for name, kw in LEARNED_ROWS]
     for row in rows:
         print_learned(row)
+        if device.type == "cuda":
+            print(f"{'':>16} batch 64: {row['images_per_s_batch64']:.0f} img/s")
+    if variants(options):
+        for (name, kw), row in zip(LEARNED_ROWS, rows, strict=True):
+            method = methods.create(name, device=str(device), **kw)
+            image, mask = sample_batch(1, device)
+            row["variants_batch1"] = compare_variants(method, image, mask, options, options.repeats)
+            print_variants(f"{name} {kw.get('variant', '')}", row["variants_batch1"])
     ms = {(row["method"], row.get("variant")): row["ms_batch1"] for row in rows}
     ratio = ms[("ca", None)] / ms[("lbam", "official")]
     print(f"CA / LBAM (official) time at batch 1: {ratio:.2f} (the LBAM paper: LBAM about 5x faster)")
     return {"learned": rows, "ca_over_lbam_batch1": ratio}
-
-
-def training_part(device: torch.device, repeats: int) -> dict[str, Any]:
-    rows = [training_step(p, device, max(2, repeats // 2)) for p in ("mini", "paper")]
-    for row in rows:
-        print(
-            f"train step ({row['profile']}, batch {row['batch']} at {row['size']} px): "
-            f"{row['seconds_per_step']:.2f} s, {row['images_per_s']:.1f} img/s"
-        )
-    return {"training": rows}
 
 
 def classical_part(device: torch.device, repeats: int) -> dict[str, Any]:
@@ -327,40 +308,38 @@ def end_to_end_part() -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.perf", description=__doc__)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--out", default="perf.json")
-    parser.add_argument(
-        "--skip",
-        default="",
-        help="comma-separated parts to skip: learned,training,classical,metrics,scaling,e2e",
-    )
-    args = parser.parse_args(argv)
-    device = torch.device(resolve_device(args.device))
-    skip = set(filter(None, args.skip.split(",")))
+    add_arguments(parser)
+    try:
+        options = perf_options(parser.parse_args(argv))
+    except BadInput as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    device = torch.device(options.device)
     results: dict[str, Any] = {
         "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "threads": torch.get_num_threads(),
         "versions": package_versions(),
+        "options": {"amp": options.amp, "channels_last": options.channels_last, "compile": options.compile},
     }
-    reference = results["reference"] = reference_rates(device, args.repeats)
+    reference = results["reference"] = reference_rates(device, options.repeats)
     print(
         f"reference: {reference['matmul_gflops']:.1f} GFLOP/s matmul, "
         f"{reference['copy_gbs']:.1f} GB/s copy ({device}, {results['threads']} threads)"
     )
     parts: dict[str, Callable[[], dict[str, Any]]] = {
-        "learned": lambda: learned_part(device, reference["matmul_gflops"], args.repeats),
-        "training": lambda: training_part(device, args.repeats),
-        "classical": lambda: classical_part(device, args.repeats),
-        "metrics": lambda: metrics_part(device, args.repeats),
+        "learned": lambda: learned_part(device, reference["matmul_gflops"], options),
+        "training": lambda: training_part(device, reference["matmul_gflops"], options.repeats),
+        "classical": lambda: classical_part(device, options.repeats),
+        "metrics": lambda: metrics_part(device, options.repeats),
         "scaling": scaling_part,
         "e2e": end_to_end_part,
     }
     for name, part in parts.items():
-        if name not in skip:
+        if name not in options.skip:
             results.update(part())
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
-    print(f"written: {args.out}")
+    Path(options.out).write_text(json.dumps(results, indent=2) + "\n")
+    print(f"written: {options.out}")
     return 0
 
 

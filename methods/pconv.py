@@ -8,12 +8,14 @@ the widely used community reimplementation (tests/data/reference/pconv_unet_naot
   m' = 1 where sum(M) > 0 (LBAM paper Eqs. 1–3; PConv paper Eqs. 1–2); images in [0,1].
 - variant="community": divides by sum(M) instead of multiplying by sum(1)/sum(M), and normalises
   inputs with the ImageNet mean/std (outputs are de-normalised), so its checkpoints give its outputs.
+Inference (eval mode, no autograd, CPU float32) runs methods/pconv_fast.py unless kernels="eager".
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -22,9 +24,11 @@ from torch import Tensor, nn
 from bench.core.errors import MethodError
 from bench.methods.checkpoints import CheckpointError, merge_options, own_checkpoint
 from bench.methods.learned import LearnedMethod, given_options, read_checkpoint
+from bench.methods.pconv_fast import fast_available, fast_forward, one_binary_mask
 from bench.methods.registry import register
 
 VARIANTS = ("paper", "community")
+KERNELS = ("fast", "eager")  # inference in eval mode on the CPU: methods/pconv_fast.py, or the modules
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 LAYERS = 7
@@ -74,16 +78,21 @@ class PartialConv(nn.Module):
             out = out + bias.view(1, -1, 1, 1)
         return out * updated, updated.expand_as(raw)
 
-    def mask_sums(self, mask: Tensor) -> Tensor:
-        """sum(M) over each window: mask_conv(M). Its weights are all ones, so every output channel
-        is the window sum of M's channel sum: one channel (broadcast), a 1/C_in of the convolution's
-        work, and for 0/1 masks the same integers exactly. Other weights: the convolution itself."""
+    def mask_weights_all_ones(self) -> bool:
+        """Whether mask_conv's weights are all ones (as made and as the checkpoints hold them);
+        checked again only when they change."""
         weight = self.mask_conv.weight
         key = (weight.data_ptr(), weight._version, weight.device)
         if getattr(self, "_ones_key", None) != key:
             self._all_ones = bool((weight == 1).all())
             self._ones_key = key
-        if not self._all_ones:
+        return self._all_ones
+
+    def mask_sums(self, mask: Tensor) -> Tensor:
+        """sum(M) over each window: mask_conv(M). Its weights are all ones, so every output channel
+        is the window sum of M's channel sum: one channel (broadcast), a 1/C_in of the convolution's
+        work, and for 0/1 masks the same integers exactly. Other weights: the convolution itself."""
+        if not self.mask_weights_all_ones():
             return self.mask_conv(mask)
         k, stride, padding = self.mask_conv.kernel_size, self.mask_conv.stride, self.mask_conv.padding
         channel_sum = mask.sum(dim=1, keepdim=True)
@@ -132,8 +141,12 @@ class PConvUNet(nn.Module):
         for i in range(LAYERS, 1, -1):
             setattr(self, f"dec_{i}", PCBActiv(c[i - 1] + skip[i - 1], c[i - 2], 3, 1, v, activation="leaky"))
         self.dec_1 = PCBActiv(c[0] + 3, 3, 3, 1, v, bn=False, activation=None, bias=True)
+        self.inference_kernels = "fast"
 
     def forward(self, image: Tensor, mask: Tensor) -> Tensor:
+        if self.inference_kernels == "fast" and fast_available(self, image):
+            if self.mask_weights_all_ones() and one_binary_mask(mask):
+                return fast_forward(self, image, mask)
         features, masks = [image], [mask]
         for i in range(1, LAYERS + 1):
             out, out_mask = getattr(self, f"enc_{i}")(features[-1], masks[-1])
@@ -145,6 +158,9 @@ class PConvUNet(nn.Module):
             h_mask = torch.cat([F.interpolate(h_mask, scale_factor=2, mode="nearest"), masks[i - 1]], 1)
             h, h_mask = getattr(self, f"dec_{i}")(h, h_mask)
         return h
+
+    def mask_weights_all_ones(self) -> bool:
+        return all(m.mask_weights_all_ones() for m in self.modules() if isinstance(m, PartialConv))
 
     def train(self, mode: bool = True) -> PConvUNet:
         super().train(mode)
@@ -159,10 +175,16 @@ class PConv(LearnedMethod):
     name = "pconv"
     size_multiple = SIZE_MULTIPLE
 
-    def __init__(self, config: PConvConfig, device: str = "cpu") -> None:
+    def __init__(self, config: PConvConfig, device: str = "cpu", kernels: str = "fast") -> None:
+        if kernels not in KERNELS:
+            raise MethodError(f"pconv: kernels must be one of {KERNELS}, got {kernels!r}")
         super().__init__(config, PConvUNet(config), device)
+        self.net.inference_kernels = kernels
         self.mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
         self.std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
+
+    def options(self) -> dict[str, Any]:
+        return {**super().options(), "kernels": self.net.inference_kernels}
 
     def network_inputs(self, image: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         self.check_size(image)
@@ -181,13 +203,14 @@ def create_pconv(
     variant: str | None = None,
     width: float | None = None,
     freeze_encoder_bn: bool | None = None,
+    kernels: str = "fast",
 ) -> PConv:
     data, stored = read_checkpoint("pconv", checkpoint)
     if data is not None and not stored:
         stored = {"variant": "community", "width": 1.0}  # the community format: {'model': state_dict, …}
     given = given_options(variant=variant, width=width, freeze_encoder_bn=freeze_encoder_bn)
     config = PConvConfig(**merge_options("pconv", asdict(PConvConfig()), stored, given))
-    method = PConv(config, device)
+    method = PConv(config, device, kernels)
     if data is None:
         return method
     source = Path(checkpoint).name

@@ -103,6 +103,7 @@ class LBAMNet(nn.Module):
         self, image_input: Tensor, mask: Tensor, return_intermediates: bool = False
     ) -> Tensor | tuple[Tensor, dict[str, Tensor | list[Tensor]]]:
         inference = not self.training and not torch.is_grad_enabled() and not return_intermediates
+        inference = inference and not torch.is_autocast_enabled(image_input.device.type)  # fast: float32
         if inference and self.inference_kernels != "eager":
             return fast_forward(self, image_input, mask, self.inference_kernels == "compiled")
         features, current_mask = image_input, mask

@@ -1,0 +1,67 @@
+"""bench.perf's training figures: one optimisation step (generator, and LBAM's discriminator, as the
+trainer runs it) of LBAM and PConv at the paper's size (256 px, width 1; a batch of 2 keeps it short)
+and at the cpu profile's (256 px, width 0.25, batch 8, no adversarial or VGG16 terms): seconds,
+images/s, FLOPs per step (torch's counter: forward and backward of every network the step runs) and
+their fraction of the same run's matrix-product rate. Both read the demo images (no data set needed);
+the paper-size step runs without the VGG16 terms when its weights are absent, as the mini profile
+does."""
+
+from __future__ import annotations
+
+import tempfile
+from typing import Any
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from bench.perf_device import timed
+
+# (label, TrainConfig options): the paper's network (its batch of 48 would take minutes per step on a
+# CPU) and the cpu profile's step on the demo images
+SIZES: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("paper", {"profile": "mini", "size": 256, "width": 1.0, "batch_size": 2}),
+    ("cpu", {"profile": "cpu", "dataset": "demo", "val_dataset": "", "val_every": 0}),
+)
+METHODS = ("lbam", "pconv")
+
+
+def training_step(
+    method: str, label: str, options: dict[str, Any], device: torch.device, repeats: int
+) -> dict[str, Any]:
+    from bench.training.config import TrainConfig
+    from bench.training.trainer import Trainer
+
+    with tempfile.TemporaryDirectory() as folder:
+        config = TrainConfig(**options, method=method, out=folder, device=str(device), steps=1)
+        trainer = Trainer(config)
+        trainer.generator.train()
+        image, mask = (t.to(device) for t in next(iter(trainer.loader())))
+        seconds = timed(lambda: trainer.train_step(image, mask), device, repeats)
+        counter = FlopCounterMode(display=False)
+        with counter:
+            trainer.train_step(image, mask)
+    return {
+        "method": method,
+        "size_label": label,
+        "batch": int(image.shape[0]),
+        "size": int(image.shape[-1]),
+        "width": config.width,
+        "seconds_per_step": seconds,
+        "images_per_s": image.shape[0] / seconds,
+        "gflop_per_step": counter.get_total_flops() / 1e9,
+    }
+
+
+def training_part(device: torch.device, matmul_gflops: float, repeats: int) -> dict[str, Any]:
+    rows = []
+    for method in METHODS:
+        for label, options in SIZES:
+            row = training_step(method, label, options, device, max(2, repeats // 2))
+            row["fraction_of_matmul"] = row["gflop_per_step"] / row["seconds_per_step"] / matmul_gflops
+            rows.append(row)
+            print(
+                f"train step {method} ({label}: batch {row['batch']} at {row['size']} px, width "
+                f"{row['width']}): {row['seconds_per_step']:.2f} s, {row['images_per_s']:.1f} img/s, "
+                f"{row['gflop_per_step']:.1f} GFLOP, {row['fraction_of_matmul']:.0%} of matmul rate"
+            )
+    return {"training": rows}

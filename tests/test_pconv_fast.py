@@ -1,0 +1,101 @@
+"""PConv's inference path (methods/pconv_fast.py) gives the modules' outputs within 1e-5 of the
+output's scale, for both variants, with BN statistics and masks that exercise every term."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from bench import methods
+from bench.methods import pconv_fast
+
+SIZE, WIDTH = 128, 0.125  # the smallest input the 7 stride-2 layers take; 8–64 channels
+
+
+def lively(net: nn.Module, seed: int = 0) -> nn.Module:
+    """He-scaled weights (activations stay O(1) through 14 layers) and BN statistics away from their
+    initial values, so a wrong fold or a missed mask cannot hide in tiny outputs."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, module in net.named_modules():
+            if isinstance(module, nn.Conv2d) and name.endswith("input_conv"):
+                module.weight.normal_(0, (2 / module.weight[0].numel()) ** 0.5, generator=generator)
+                if module.bias is not None:
+                    module.bias.uniform_(-0.2, 0.2, generator=generator)
+            if isinstance(module, nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.2, 0.2, generator=generator)
+                module.running_var.uniform_(0.5, 2.0, generator=generator)
+                module.weight.uniform_(0.5, 1.5, generator=generator)
+                module.bias.uniform_(-0.2, 0.2, generator=generator)
+    return net.eval()
+
+
+def inputs() -> tuple[torch.Tensor, torch.Tensor]:
+    """Two images with different holes: blocks of 8 px (some windows fully unknown deep in the
+    encoder, so m' = 0 and sum(M) = 0 occur) and a thin stroke."""
+    generator = torch.Generator().manual_seed(1)
+    image = torch.rand(2, 3, SIZE, SIZE, generator=generator)
+    blocks = (torch.rand(2, 1, SIZE // 8, SIZE // 8, generator=generator) > 0.35).float()
+    mask = blocks.repeat_interleave(8, 2).repeat_interleave(8, 3)
+    mask[1, :, 40:90, 20:23] = 0
+    return image, mask
+
+
+@pytest.mark.parametrize("variant", ["paper", "community"])
+def test_fast_path_equals_the_modules_as_written(variant):
+    fast = methods.create("pconv", variant=variant, width=WIDTH)
+    lively(fast.net)
+    eager = methods.create("pconv", variant=variant, width=WIDTH, kernels="eager")
+    eager.net.load_state_dict(fast.net.state_dict())
+    image, mask = inputs()
+    calls = []
+    original = pconv_fast.fast_forward
+    with torch.inference_mode():
+        pconv_fast_forward = pytest.MonkeyPatch()
+        pconv_fast_forward.setattr(
+            "bench.methods.pconv.fast_forward", lambda *a: calls.append(1) or original(*a)
+        )
+        try:
+            got = fast.raw_output(image, mask)
+        finally:
+            pconv_fast_forward.undo()
+        expected = eager.raw_output(image, mask)
+    assert calls, "the fast path did not run"
+    scale = float(expected.abs().max())
+    assert scale > 0.1
+    assert float((got - expected).abs().max()) <= 1e-5 * scale
+    assert fast.describe()["options"]["kernels"] == "fast"
+
+
+def test_training_mode_and_autograd_use_the_modules():
+    method = methods.create("pconv", width=WIDTH)
+    image, mask = inputs()
+    assert not pconv_fast.fast_available(method.net.train(), image)
+    assert not pconv_fast.fast_available(method.net.eval(), image)  # autograd on here
+    with torch.inference_mode():
+        assert pconv_fast.fast_available(method.net, image) == pconv_fast.packed_ops_available(image)
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # float32 kernels: autocast runs the modules
+            assert not pconv_fast.fast_available(method.net, image)
+
+
+def test_unknown_kernels_are_refused():
+    with pytest.raises(methods.MethodError, match="kernels"):
+        methods.create("pconv", width=WIDTH, kernels="turbo")
+
+
+def test_soft_or_unequal_masks_take_the_modules():
+    """The fast path's arithmetic holds for 0/1 masks with equal channels; other masks given to the
+    network directly run the modules as written (same outputs as kernels=eager)."""
+    fast = methods.create("pconv", width=WIDTH)
+    eager = methods.create("pconv", width=WIDTH, kernels="eager")
+    eager.net.load_state_dict(fast.net.state_dict())
+    image, mask = inputs()
+    soft = mask.expand(-1, 3, -1, -1) * 0.5
+    unequal = mask.expand(-1, 3, -1, -1).clone()
+    unequal[:, 0, :8, :8] = 1 - unequal[:, 0, :8, :8]
+    assert pconv_fast.one_binary_mask(mask.expand(-1, 3, -1, -1))
+    with torch.inference_mode():
+        for odd in (soft, unequal):
+            assert not pconv_fast.one_binary_mask(odd)
+            assert torch.equal(fast.net(image, odd), eager.net(image, odd))

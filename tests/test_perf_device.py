@@ -1,0 +1,71 @@
+"""bench.perf's options and device side on the CPU: refused arguments (one line, exit code 2), the
+device-agnostic timing, the variant comparison (AMP, channels-last) and PConv's fast-vs-eager row."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+import torch
+
+from bench import methods, perf
+from bench.perf_device import PerfOptions, add_arguments, compare_variants, perf_options, timed, variants
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--repeats", "0"], "--repeats must be at least 1"),
+        (["--skip", "learned,gpu"], "unknown part(s) gpu"),
+        (["--device", "foo"], "--device 'foo'"),
+    ],
+)
+def test_bad_arguments_are_one_error_line_and_exit_code_2(argv, message, capsys, tmp_path):
+    assert perf.main([*argv, "--out", str(tmp_path / "perf.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "perf.json").exists()
+
+
+def test_options_are_parsed_into_the_variants():
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    options = perf_options(parser.parse_args(["--device", "cpu", "--skip", "e2e, scaling", "--amp", "bf16"]))
+    assert options.skip == {"e2e", "scaling"} and options.device == "cpu"
+    assert variants(options) == ["amp_bf16"]
+    both = perf_options(parser.parse_args(["--channels-last", "--compile", "--device", "cpu"]))
+    assert variants(both) == ["channels_last", "compile"]
+
+
+def test_timing_is_the_median_after_the_warmup_calls():
+    calls = []
+    seconds = timed(lambda: calls.append(1), torch.device("cpu"), repeats=3, warmup=2)
+    assert len(calls) == 5 and 0 <= seconds < 1
+
+
+def test_variants_report_time_and_output_difference_and_restore_the_network():
+    torch.manual_seed(0)
+    method = methods.create("pconv", width=0.125)
+    image, mask = perf.sample_batch(1, torch.device("cpu"))
+    image, mask = image[..., :128, :128], mask[..., :128, :128]
+    options = PerfOptions("cpu", 1, frozenset(), "", amp="bf16", channels_last=True)
+    row = compare_variants(method, image, mask, options, repeats=1)
+    with torch.inference_mode():
+        scale = float(method.raw_output(image, mask).abs().max())  # untrained: O(10-100)
+    # bf16 keeps 8 significant bits (relative 2^-9 per rounding): through 14 layers a few % of the
+    # output's scale, never 0 (it ran) and not 5 %
+    assert 0 < row["max_abs_diff_amp_bf16"] <= 0.05 * scale
+    assert row["max_abs_diff_channels_last"] <= 1e-5 * scale
+    assert row["time_vs_default_channels_last"] == pytest.approx(row["ms_channels_last"] / row["ms_default"])
+    assert all(p.is_contiguous() for p in method.net.parameters())
+
+
+def test_pconv_fast_versus_eager_on_the_same_weights():
+    torch.manual_seed(0)
+    method = methods.create("pconv", width=0.125)
+    row = perf.versus_eager(method, torch.device("cpu"), repeats=1)
+    with torch.inference_mode():  # untrained outputs reach O(10-100): float32 sums in another order
+        scale = float(method.raw_output(*perf.sample_batch(1, torch.device("cpu"))).abs().max())
+    assert 0 <= row["max_abs_diff_vs_eager_fast"] <= 1e-5 * max(1.0, scale)
+    assert row["time_vs_eager_fast"] == pytest.approx(row["ms_batch1_fast"] / row["ms_batch1_eager"])
+    assert "first_call_ms_compiled" not in row
