@@ -8,6 +8,7 @@ DistributedSampler(shuffle=False) see disjoint items.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 from functools import lru_cache
@@ -21,7 +22,7 @@ from torch.utils.data import Dataset
 from bench.core.errors import DataNotFoundError
 from bench.datasets.demo import _skimage
 from bench.datasets.images import ImageReadError, list_images, read_rgb
-from bench.datasets.masks import MaskSet, random_shape_mask
+from bench.datasets.masks import MaskSet, free_form_mask, random_shape_mask
 from bench.datasets.sources import resolve_data_root
 
 # Photographs shipped inside scikit-image that are not among the demo test photos.
@@ -105,13 +106,17 @@ class TrainingStream(Dataset):
         length: int,
         mask_folder: MaskSet | None = None,
         mask_folder_fraction: float = 0.4,
+        crop_scale_max: float = 1.0,
+        free_form_fraction: float = 0.0,
     ) -> None:
         if not sources:
             raise DataNotFoundError("no training images")
         self.sources, self.size, self.resize_short, self.seed = sources, size, resize_short, seed
         self.start, self.length = start, length
         self.mask_folder, self.mask_folder_fraction = mask_folder, mask_folder_fraction
-        cache_size = len(sources) if len(sources) <= 64 else 0
+        self.crop_scale_max, self.free_form_fraction = crop_scale_max, free_form_fraction
+        # every prepared image stays in memory while that is under ~2 GB (float32, 16:9 at most)
+        cache_size = len(sources) if len(sources) * resize_short**2 * 16 / 9 * 12 < 2e9 else 0
         self._prepared = lru_cache(maxsize=cache_size)(self._prepare)
 
     def __len__(self) -> int:
@@ -132,16 +137,27 @@ class TrainingStream(Dataset):
         raise DataNotFoundError("no readable training image")
 
     def __getitem__(self, item: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Draws from default_rng([seed, 1, index]) in this order: the crop window's scale (only when
+        crop_scale_max > 1), its position, the flip, the mask folder (only with one), free-form
+        (only when free_form_fraction > 0); so the older streams are unchanged."""
         index = self.start + item
         rng = np.random.default_rng([self.seed, 1, index])
         image = self._image(index)
         h, w = image.shape[:2]
-        top, left = int(rng.integers(0, h - self.size + 1)), int(rng.integers(0, w - self.size + 1))
-        crop = image[top : top + self.size, left : left + self.size]
+        window = self.size
+        if self.crop_scale_max > 1:  # a window of size·s, s log-uniform in [1, scale_max], resized down
+            largest = min(self.crop_scale_max, min(h, w) / self.size)
+            window = min(min(h, w), round(self.size * math.exp(rng.uniform(0, math.log(largest)))))
+        top, left = int(rng.integers(0, h - window + 1)), int(rng.integers(0, w - window + 1))
+        crop = image[top : top + window, left : left + window]
+        if window != self.size:
+            crop = cv2.resize(crop, (self.size, self.size), interpolation=cv2.INTER_AREA)
         if rng.random() < 0.5:
             crop = crop[:, ::-1]
         if self.mask_folder is not None and rng.random() < self.mask_folder_fraction:
             mask = self.mask_folder.masks[int(rng.integers(len(self.mask_folder)))]
+        elif self.free_form_fraction > 0 and rng.random() < self.free_form_fraction:
+            mask = free_form_mask(self.seed, index, self.size)
         else:
             mask = random_shape_mask(self.seed, index, self.size)
         image_t = torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1))).float()

@@ -3,6 +3,7 @@ the explicit value, else the method's defaults, else the profile's, in that orde
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -30,7 +31,32 @@ PROFILES: dict[str, dict[str, Any]] = {
         "checkpoint_every": 100,
         "finetune_fraction": 0.25,
     },
+    # 2-core CPU profile that learns (docs/cpu_profile.md: every choice with its measurement): the
+    # real-photo corpus of `python -m bench.corpus fetch`, multi-scale crops, random-shape and
+    # free-form masks, one cosine schedule and step budget for both methods, validation on held-out
+    # sources every val_every steps. No ImageNet VGG16 here: the objective's ℓ1 terms (+TV for
+    # PConv); LBAM without its adversarial term, so both methods get the same reconstruction-only
+    # objective and the same steps (recorded in the checkpoint's deviations).
+    "cpu": {
+        "dataset": "folder:corpus/train",
+        "size": 256,
+        "resize_short": 512,
+        "crop_scale_max": 2.0,
+        "free_form_fraction": 0.5,
+        "width": 0.25,
+        "batch_size": 8,
+        "steps": 900,
+        "lr_g": 5e-4,
+        "lr_schedule": "cosine",
+        "warmup_steps": 50,
+        "checkpoint_every": 50,
+        "finetune_fraction": 0.0,
+        "no_adv": True,
+        "val_dataset": "folder:corpus/val",
+        "val_every": 100,
+    },
 }
+LR_SCHEDULES = ("constant", "cosine")
 METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
     # LBAM Sec. 4.1 and the release's train.py: G Adam 1e-4 (0.5, 0.9); D Adam 1e-5 (0.0, 0.9).
     "lbam": {
@@ -44,6 +70,18 @@ METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
     # PConv Sec. 4.1 and the community train.py: Adam lr 2e-4, default betas; stage 2 at 5e-5
     # with encoder BN frozen.
     "pconv": {"variant": "paper", "lr_g": 2e-4, "betas_g": (0.9, 0.999), "finetune_lr": 5e-5},
+}
+# Where a profile decides what is otherwise the method's (the cpu profile's one learning rate).
+PROFILE_OVERRIDES = {"cpu": {"lr_g": PROFILES["cpu"]["lr_g"]}}
+# Fields whose default is neither the method's nor the profile's.
+BASE_DEFAULTS: dict[str, Any] = {
+    "dataset": "demo",
+    "no_adv": False,
+    "crop_scale_max": 1.0,
+    "free_form_fraction": 0.0,
+    "lr_schedule": "constant",
+    "warmup_steps": 0,
+    "val_every": 0,
 }
 VARIANTS = {"lbam": ("official", "paper"), "pconv": ("paper", "community")}
 # What else differs per method, as data: the network options a checkpoint carries, and whether
@@ -61,12 +99,14 @@ class TrainConfig:
     objective: str | None = None  # bench.training.losses.OBJECTIVES; default: <method>_<variant>
     vgg_input: str | None = None  # raw | imagenet; default: from the objective
     d_update: str = "recompute"  # recompute | legacy (the release on torch ≤ 1.4)
-    no_adv: bool = False  # Table 2 "w/o L_adv"
+    no_adv: bool | None = None  # Table 2 "w/o L_adv" (default: the profile's, else False)
     profile: str = "mini"
-    dataset: str = "demo"
+    dataset: str | None = None  # default: the profile's, else demo
     data_root: str | None = None
     mask_folder: str | None = None
     mask_folder_fraction: float = 0.4  # paper: 12,000 of 30,000 training masks from PConv's set
+    crop_scale_max: float | None = None  # crops of size·s, s in [1, this], resized to size (1: none)
+    free_form_fraction: float | None = None  # share of free-form (DeepFill v2) masks; the rest random-shape
     size: int | None = None
     resize_short: int | None = None
     width: float | None = None
@@ -79,6 +119,10 @@ class TrainConfig:
     lr_d: float | None = None
     betas_d: tuple[float, float] | None = None
     finetune_lr: float | None = None
+    lr_schedule: str | None = None  # constant | cosine (to 0 at the last main-stage step)
+    warmup_steps: int | None = None  # linear warm-up of lr_g from 0
+    val_dataset: str | None = None  # held-out photos scored every val_every steps (None: no validation)
+    val_every: int | None = None
     checkpoint_every: int | None = None
     seed: int = 0
     device: str = "auto"
@@ -97,9 +141,11 @@ class TrainConfig:
             raise ValueError(f"unknown profile {self.profile!r}; use one of {sorted(PROFILES)}")
         if self.method not in METHOD_DEFAULTS:
             raise ValueError(f"training supports lbam and pconv, not {self.method!r}")
-        defaults = {**PROFILES[self.profile], **METHOD_DEFAULTS[self.method]}
+        defaults = {**METHOD_DEFAULTS[self.method], **PROFILE_OVERRIDES.get(self.profile, {})}
+        defaults = {**PROFILES[self.profile], **defaults}
         if self.epochs is not None and self.steps is None:
             defaults.pop("steps", None)  # explicit epochs decide the step count
+        defaults = {**BASE_DEFAULTS, **defaults}
         for key, value in defaults.items():
             if key in self.field_names() and getattr(self, key) is None:
                 setattr(self, key, value)
@@ -130,6 +176,14 @@ class TrainConfig:
             raise ValueError(f"unknown VGG input {self.vgg_input!r}; use one of {', '.join(VGG_INPUTS)}")
         if self.d_update not in D_UPDATES:
             raise ValueError(f"unknown D update {self.d_update!r}; use one of {', '.join(D_UPDATES)}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(
+                f"unknown --lr-schedule {self.lr_schedule!r}; use one of {', '.join(LR_SCHEDULES)}"
+            )
+        if self.crop_scale_max < 1 or not 0 <= self.free_form_fraction <= 1:
+            raise ValueError("--crop-scale-max must be at least 1 and --free-form-fraction in [0, 1]")
+        if self.val_dataset and self.val_every < 1:
+            raise ValueError(f"--val-every must be at least 1 with --val-dataset, not {self.val_every}")
         if not self.batch_size or self.batch_size < 1:
             raise ValueError(f"--batch-size must be at least 1, not {self.batch_size}")
 
@@ -151,6 +205,16 @@ class TrainConfig:
             )
         self.world_size, self.rank_batch_size = world, self.batch_size // world
         return self.rank_batch_size
+
+    def lr_factor(self, step: int) -> float:
+        """lr_g's multiplier at generator step `step` (0-based) of the main stage: a linear warm-up
+        over warmup_steps, then constant or a cosine decay to 0 at the stage's end."""
+        if step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        if self.lr_schedule == "constant":
+            return 1.0
+        progress = (step - self.warmup_steps) / max(1, self.steps - self.warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
     @property
     def adversarial(self) -> bool:
