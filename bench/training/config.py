@@ -45,18 +45,20 @@ PROFILES: dict[str, dict[str, Any]] = {
         "free_form_fraction": 0.5,
         "width": 0.25,
         "batch_size": 8,
-        "steps": 900,
+        "steps": 2000,
         "lr_g": 5e-4,
         "lr_schedule": "cosine",
         "warmup_steps": 50,
         "checkpoint_every": 50,
         "finetune_fraction": 0.0,
         "no_adv": True,
+        "perceptual": "none",
         "val_dataset": "folder:corpus/val",
         "val_every": 100,
     },
 }
 LR_SCHEDULES = ("constant", "cosine")
+PERCEPTUAL = ("vgg16", "none")
 METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
     # LBAM Sec. 4.1 and the release's train.py: G Adam 1e-4 (0.5, 0.9); D Adam 1e-5 (0.0, 0.9).
     "lbam": {
@@ -77,6 +79,7 @@ PROFILE_OVERRIDES = {"cpu": {"lr_g": PROFILES["cpu"]["lr_g"]}}
 BASE_DEFAULTS: dict[str, Any] = {
     "dataset": "demo",
     "no_adv": False,
+    "perceptual": "vgg16",
     "crop_scale_max": 1.0,
     "free_form_fraction": 0.0,
     "lr_schedule": "constant",
@@ -98,6 +101,7 @@ class TrainConfig:
     ablation: str = "full"  # lbam Table 2 variants
     objective: str | None = None  # bench.training.losses.OBJECTIVES; default: <method>_<variant>
     vgg_input: str | None = None  # raw | imagenet; default: from the objective
+    perceptual: str | None = None  # vgg16 (Eqs. 15–16 on ImageNet VGG16) | none (the cpu profile's)
     d_update: str = "recompute"  # recompute | legacy (the release on torch ≤ 1.4)
     no_adv: bool | None = None  # Table 2 "w/o L_adv" (default: the profile's, else False)
     profile: str = "mini"
@@ -157,7 +161,7 @@ class TrainConfig:
                 self.method,
                 self.variant,
                 self.ablation if "ablation" in NETWORK_OPTIONS[self.method] else "",
-                "noadv" if self.no_adv else "",
+                "noadv" if self.no_adv and ADVERSARIAL[self.method] else "",
                 self.profile,
             ]
             self.out = "runs/train/" + "-".join(p for p in parts if p)
@@ -176,6 +180,8 @@ class TrainConfig:
             raise ValueError(f"unknown VGG input {self.vgg_input!r}; use one of {', '.join(VGG_INPUTS)}")
         if self.d_update not in D_UPDATES:
             raise ValueError(f"unknown D update {self.d_update!r}; use one of {', '.join(D_UPDATES)}")
+        if self.perceptual not in PERCEPTUAL:
+            raise ValueError(f"unknown --perceptual {self.perceptual!r}; use one of {', '.join(PERCEPTUAL)}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(
                 f"unknown --lr-schedule {self.lr_schedule!r}; use one of {', '.join(LR_SCHEDULES)}"

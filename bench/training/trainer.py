@@ -59,6 +59,9 @@ def atomic_save(data: dict[str, Any], path: Path) -> None:
 def resolve_vgg(config: TrainConfig) -> losses.VGG16Features | None:
     """VGG16 for the perceptual/style terms; the mini profile runs without them when the weights are
     absent (recorded as a deviation); the paper profile stops."""
+    if config.perceptual == "none":
+        config.deviations.append("perceptual and style terms off (--perceptual none)")
+        return None
     try:
         weights = Path(config.vgg_weights) if config.vgg_weights else None
         return losses.VGG16Features(weights, config.vgg_input)
