@@ -75,6 +75,9 @@ def parse_args(argv: list[str] | None, description: str = __doc__) -> tuple[Trai
         "--crop-scale-max", type=float, default=None, help="multi-scale crops up to size·this"
     )
     parser.add_argument("--free-form-fraction", type=float, default=None, help="share of free-form masks")
+    parser.add_argument(
+        "--data-reading", default=None, help="crop | squash (default: crop; pconv community: squash)"
+    )
     parser.add_argument("--perceptual", default=None, help="vgg16 | none (default: the profile's)")
     parser.add_argument("--lr-schedule", default=None, help="constant | cosine (default: the profile's)")
     parser.add_argument("--val-dataset", default=None, help="held-out photos scored during training")

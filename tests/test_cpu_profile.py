@@ -73,6 +73,50 @@ def test_free_form_fraction_one_gives_only_free_form_masks():
         np.testing.assert_array_equal(only[index][1][0].numpy(), free_form_mask(5, index, 64))
 
 
+def test_squash_reading_is_torchvisions_resize_of_the_whole_photo_without_flip():
+    """The community PConv's train.py: transforms.Resize((size, size)) on the 8-bit PIL photo,
+    ToTensor; no crop, no flip (torchvision is the reference here). The mask is the stream's first draw."""
+    from torchvision import transforms
+
+    photo = (coordinate_image(90, 170) * 255).round().astype(np.uint8)
+    reference = transforms.Compose([transforms.Resize(size=(64, 64)), transforms.ToTensor()])
+    expected = reference(Image.fromarray(photo))
+    squashed = TrainingStream(
+        [lambda: photo.astype(np.float32) / 255],
+        size=64,
+        resize_short=300,
+        seed=5,
+        start=0,
+        length=12,
+        reading="squash",
+        free_form_fraction=0.5,
+    )
+    kinds = set()
+    for index in range(12):
+        image, mask = squashed[index]
+        torch.testing.assert_close(image, expected, rtol=0, atol=0.5 / 255)
+        free_form = np.random.default_rng([5, 1, index]).random() < 0.5  # the first and only draw
+        kinds.add(free_form)
+        drawn = (free_form_mask if free_form else random_shape_mask)(5, index, 64)
+        np.testing.assert_array_equal(mask[0].numpy(), drawn)
+    assert kinds == {True, False}
+    with pytest.raises(ValueError, match="unknown data reading"):
+        TrainingStream([coordinate_image], 64, 300, 5, 0, 1, reading="stretch")
+
+
+def test_community_variant_reads_like_the_community_code_and_others_crop():
+    community = TrainConfig(method="pconv", variant="community", profile="paper").resolve()
+    assert (community.data_reading, community.batch_size, community.crop_scale_max) == ("squash", 16, 1.0)
+    on_cpu = TrainConfig(method="pconv", variant="community", profile="cpu").resolve()
+    assert (on_cpu.data_reading, on_cpu.batch_size) == ("squash", 8)
+    assert TrainConfig(method="pconv", profile="paper").resolve().data_reading == "crop"
+    assert TrainConfig(method="lbam", profile="paper").resolve().batch_size == 48
+    chosen = TrainConfig(method="pconv", variant="community", data_reading="crop", batch_size=4)
+    assert (chosen.resolve().data_reading, chosen.batch_size) == ("crop", 4)
+    with pytest.raises(ValueError, match="crop-scale-max must be 1"):
+        TrainConfig(method="pconv", data_reading="squash", crop_scale_max=2.0).resolve()
+
+
 def test_schedule_warms_up_then_decays_to_zero():
     config = TrainConfig(method="lbam", profile="cpu", steps=110, warmup_steps=10).resolve()
     assert config.lr_factor(0) == pytest.approx(0.1) and config.lr_factor(9) == pytest.approx(1.0)

@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from bench.datasets.training import DATA_READINGS
 from bench.training.losses import DEFAULT_VGG_INPUT, VGG_INPUTS, check_objective
 
 PROFILES: dict[str, dict[str, Any]] = {
@@ -75,11 +76,21 @@ METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 # Where a profile decides what is otherwise the method's (the cpu profile's one learning rate).
 PROFILE_OVERRIDES = {"cpu": {"lr_g": PROFILES["cpu"]["lr_g"]}}
+# What a variant's source does differently (the community PConv's train.py: every photo squashed
+# to 256×256, no crop or flip; batch 16 at the paper's scale); the profile's multi-scale crops do
+# not apply to a squashed photo.
+VARIANT_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
+    ("pconv", "community"): {"data_reading": "squash", "crop_scale_max": 1.0},
+}
+VARIANT_PROFILE_DEFAULTS: dict[tuple[str, str, str], dict[str, Any]] = {
+    ("pconv", "community", "paper"): {"batch_size": 16},
+}
 # Fields whose default is neither the method's nor the profile's.
 BASE_DEFAULTS: dict[str, Any] = {
     "dataset": "demo",
     "no_adv": False,
     "perceptual": "vgg16",
+    "data_reading": "crop",
     "crop_scale_max": 1.0,
     "free_form_fraction": 0.0,
     "lr_schedule": "constant",
@@ -109,6 +120,7 @@ class TrainConfig:
     data_root: str | None = None
     mask_folder: str | None = None
     mask_folder_fraction: float = 0.4  # paper: 12,000 of 30,000 training masks from PConv's set
+    data_reading: str | None = None  # crop | squash (datasets/training.py DATA_READINGS)
     crop_scale_max: float | None = None  # crops of size·s, s in [1, this], resized to size (1: none)
     free_form_fraction: float | None = None  # share of free-form (DeepFill v2) masks; the rest random-shape
     size: int | None = None
@@ -147,6 +159,9 @@ class TrainConfig:
             raise ValueError(f"training supports lbam and pconv, not {self.method!r}")
         defaults = {**METHOD_DEFAULTS[self.method], **PROFILE_OVERRIDES.get(self.profile, {})}
         defaults = {**PROFILES[self.profile], **defaults}
+        variant = (self.method, self.variant or defaults["variant"])
+        defaults.update(VARIANT_DEFAULTS.get(variant, {}))
+        defaults.update(VARIANT_PROFILE_DEFAULTS.get((*variant, self.profile), {}))
         if self.epochs is not None and self.steps is None:
             defaults.pop("steps", None)  # explicit epochs decide the step count
         defaults = {**BASE_DEFAULTS, **defaults}
@@ -186,6 +201,12 @@ class TrainConfig:
             raise ValueError(
                 f"unknown --lr-schedule {self.lr_schedule!r}; use one of {', '.join(LR_SCHEDULES)}"
             )
+        if self.data_reading not in DATA_READINGS:
+            raise ValueError(
+                f"unknown --data-reading {self.data_reading!r}; use one of {', '.join(DATA_READINGS)}"
+            )
+        if self.data_reading == "squash" and self.crop_scale_max != 1:
+            raise ValueError("--data-reading squash takes the whole photo: --crop-scale-max must be 1")
         if self.crop_scale_max < 1 or not 0 <= self.free_form_fraction <= 1:
             raise ValueError("--crop-scale-max must be at least 1 and --free-form-fraction in [0, 1]")
         if self.val_dataset and self.val_every < 1:

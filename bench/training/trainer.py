@@ -284,6 +284,7 @@ class Trainer:
             mask_folder_fraction=config.mask_folder_fraction,
             crop_scale_max=config.crop_scale_max,
             free_form_fraction=config.free_form_fraction,
+            reading=config.data_reading,
         )
         sampler = DistributedSampler(stream, world, self.dist.rank, shuffle=False) if world > 1 else None
         return DataLoader(
