@@ -6,39 +6,41 @@ renders the report. With `--dataset places --data-root … --checkpoint lbam=…
 it is the paper's Table 1 protocol.
 table2: trains every Table 2 variant (mini profile on the demo data, or `--profile paper` on
 Paris), evaluates them side by side as lbam@<variant> and renders the Table 2 mirror.
-Options not listed here go to `python -m bench.run`.
+Options not listed here are those of `python -m bench.run`; the trainings and the evaluation run
+through bench.fit and bench.evaluate.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from bench import run as bench_run
-from bench import train as bench_train
-from bench.core.errors import EXIT_BAD_INPUT
+from bench.core.errors import EXIT_BAD_INPUT, BadInput
+from bench.evaluation.entry import evaluate
 from bench.methods.lbam import ABLATIONS
+from bench.training.config import TrainConfig
+from bench.training.entry import fit
 from bench.training.trainer import CHECKPOINT
 
 TABLE2_VARIANTS = (*ABLATIONS, "no_adv")
 
 
-def trained_checkpoint(train_args: list[str], out: Path, progress: bool) -> Path:
-    """Train into `out` unless a finished checkpoint is there; resume an unfinished one."""
+def trained_checkpoint(config: TrainConfig, progress: bool) -> Path:
+    """Train into config.out unless a finished checkpoint is there; resume an unfinished one."""
+    out = Path(config.out)
     checkpoint, summary = out / CHECKPOINT, out / "train_summary.json"
     if summary.exists():
         done = json.loads(summary.read_text())
         if done["step"] >= done["total_steps"] and checkpoint.exists():
             print(f"reusing {checkpoint} (step {done['step']})", file=sys.stderr)
             return checkpoint
-    arguments = [*train_args, "--out", str(out), *([] if progress else ["--no-progress"])]
-    if checkpoint.exists():
-        arguments.append("--resume")
-    print(f"training: python -m bench.train {' '.join(arguments)}", file=sys.stderr)
-    if bench_train.main(arguments) != 0:
-        raise SystemExit(2)
+    print(f"training: bench.fit({config})", file=sys.stderr)
+    fit(config, resume=checkpoint.exists(), progress=progress)
     return checkpoint
 
 
@@ -67,7 +69,7 @@ class MissingCheckpoint(Exception):
 
 
 def table1_checkpoints(
-    args: argparse.Namespace, given: dict[str, str], overrides: list[str]
+    args: argparse.Namespace, given: dict[str, str], overrides: dict[str, Any]
 ) -> dict[str, str]:
     """LBAM and PConv checkpoints: the given ones, else mini-profile ones trained once (demo only)."""
     dataset, checkpoints = args.dataset or "demo", dict(given)
@@ -80,13 +82,13 @@ def table1_checkpoints(
                 f"python -m bench.train --method {method} --profile paper --dataset …"
             )
         out = Path(args.train_dir) / f"{method}-mini"
-        train_args = ["--method", method, "--profile", args.profile, *overrides]
-        checkpoints[method] = str(trained_checkpoint(train_args, out, not args.no_progress))
+        config = TrainConfig(method=method, profile=args.profile, out=str(out), **overrides)
+        checkpoints[method] = str(trained_checkpoint(config, not args.no_progress))
     return checkpoints
 
 
 def table2_checkpoints(
-    args: argparse.Namespace, given: dict[str, str], overrides: list[str]
+    args: argparse.Namespace, given: dict[str, str], overrides: dict[str, Any]
 ) -> dict[str, str]:
     """One LBAM instance per Table 2 variant: the given checkpoint, else one trained once."""
     dataset, checkpoints = table2_dataset(args), {}
@@ -95,11 +97,18 @@ def table2_checkpoints(
         if name in given:
             checkpoints[name] = given[name]
             continue
-        variant_args = ["--no-adv"] if variant == "no_adv" else ["--ablation", variant]
-        train_args = ["--method", "lbam", "--profile", args.profile, "--dataset", dataset, *variant_args]
-        train_args += [*overrides, *(["--data-root", args.data_root] if args.data_root else [])]
+        variant_options = {"no_adv": True} if variant == "no_adv" else {"ablation": variant}
         out = Path(args.train_dir) / f"table2-{variant}-{args.profile}"
-        checkpoints[name] = str(trained_checkpoint(train_args, out, not args.no_progress))
+        config = TrainConfig(
+            method="lbam",
+            profile=args.profile,
+            dataset=dataset,
+            data_root=args.data_root,
+            out=str(out),
+            **variant_options,
+            **overrides,
+        )
+        checkpoints[name] = str(trained_checkpoint(config, not args.no_progress))
     return checkpoints
 
 
@@ -110,26 +119,38 @@ def table2_dataset(args: argparse.Namespace) -> str:
 def main(argv: list[str] | None = None) -> int:
     args, rest = parse(argv)
     given = dict(item.partition("=")[::2] for item in args.checkpoint)
-    overrides = [
-        *(["--steps", str(args.steps)] if args.steps else []),
-        *(["--width", str(args.width)] if args.width else []),
-    ]
+    overrides = {key: getattr(args, key) for key in ("steps", "width") if getattr(args, key)}
+    command = " ".join(["python -m bench.reproduce", *(sys.argv[1:] if argv is None else argv)])
     try:
+        run_args = bench_run.parse_args(rest)  # the options of python -m bench.run given here
         if args.table == "table1":
             checkpoints, dataset = table1_checkpoints(args, given, overrides), args.dataset or "demo"
-            methods = "all"
+            names = run_args.methods
         else:
             checkpoints, dataset = table2_checkpoints(args, given, overrides), table2_dataset(args)
-            methods = ",".join(checkpoints)
-    except MissingCheckpoint as error:
+            names = run_args.methods if run_args.methods != "all" else ",".join(checkpoints)
+        config = bench_run.build_config(run_args)
+        config = dataclasses.replace(
+            config,
+            methods=names,
+            dataset=dataset,
+            data_root=args.data_root or config.data_root,
+            checkpoints={**config.checkpoints, **checkpoints},
+        )
+        print(f"evaluating: bench.evaluate({config})", file=sys.stderr)
+        progress = not (args.no_progress or run_args.no_progress)
+        evaluate(
+            config,
+            run_args.out,
+            resume=run_args.resume,
+            report=run_args.report,
+            progress=progress,
+            command=command,
+        )
+    except (MissingCheckpoint, BadInput) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    run_args = ["--methods", methods, "--dataset", dataset]
-    run_args += [*(["--data-root", args.data_root] if args.data_root else [])]
-    run_args += [*(["--no-progress"] if args.no_progress else []), *rest]
-    run_args += [f"--checkpoint={name}={path}" for name, path in checkpoints.items()]
-    print(f"evaluating: python -m bench.run {' '.join(run_args)}", file=sys.stderr)
-    return bench_run.main(run_args)
+    return 0
 
 
 if __name__ == "__main__":

@@ -11,17 +11,12 @@ Checkpoints (written atomically to <out>/checkpoint.pt) plug into
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-from pathlib import Path
-
-import torch.distributed as dist
 
 from bench.core.errors import EXIT_BAD_INPUT, BadInput
 from bench.training.config import METHOD_DEFAULTS, PROFILES, TrainConfig
+from bench.training.entry import RanksDiverged, fit
 from bench.training.losses import OBJECTIVES, VGG16_FILE
-from bench.training.trainer import Trainer
 
 
 def betas(text: str) -> tuple[float, float]:
@@ -114,28 +109,19 @@ def parse_args(argv: list[str] | None, description: str = __doc__) -> tuple[Trai
 
 
 def main(argv: list[str] | None = None) -> int:
-    config, args = parse_args(argv, __doc__)
     try:
-        trainer = Trainer(config)
-        summary = trainer.run(resume=args.resume, stop_after=args.stop_after, progress=not args.no_progress)
-    except (BadInput, ValueError) as error:  # ValueError: TrainConfig.resolve's refusals
+        config, args = parse_args(argv, __doc__)
+        fit(config, resume=args.resume, stop_after=args.stop_after, progress=not args.no_progress)
+    except BadInput as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as error:  # a full disk, a folder made read-only meanwhile, …
         where = f" ({error.filename})" if error.filename else ""
         print(f"error: {error.strerror or error}{where}; the last checkpoint is kept", file=sys.stderr)
         return EXIT_BAD_INPUT
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
-    if summary.get("ranks_in_sync") is False:
-        print(f"error: ranks diverged: {summary['rank_checksums']}", file=sys.stderr)
+    except RanksDiverged as error:
+        print(f"error: {error}", file=sys.stderr)
         return 1
-    if int(os.environ.get("RANK", "0")) == 0:
-        (Path(config.out) / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        print(f"checkpoint: {summary['checkpoint']} (step {summary['step']} of {summary['total_steps']})")
-        if summary["deviations"]:
-            print("deviations: " + "; ".join(summary["deviations"]))
     return 0
 
 

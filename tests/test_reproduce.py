@@ -5,6 +5,7 @@ import json
 import pytest
 
 from bench import reproduce
+from bench.training.config import TrainConfig
 
 
 @pytest.fixture(autouse=True)
@@ -60,7 +61,8 @@ def test_trained_checkpoint_resumes_an_unfinished_training(tmp_path):
     from bench.train import main as train_main
 
     assert train_main([*arguments, "--out", str(out), "--stop-after", "1", "--no-progress"]) == 0
-    checkpoint = reproduce.trained_checkpoint(arguments, out, progress=False)
+    config = TrainConfig(method="lbam", width=0.0625, steps=2, size=128, batch_size=1, out=str(out))
+    checkpoint = reproduce.trained_checkpoint(config, progress=False)
     assert json.loads((out / "train_summary.json").read_text())["step"] == 2
     assert checkpoint == out / "checkpoint.pt"
 

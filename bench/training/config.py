@@ -4,11 +4,20 @@ the explicit value, else the method's defaults, else the profile's, in that orde
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
+from bench.core.errors import BadInput
 from bench.datasets.training import DATA_READINGS
+from bench.methods.base import resolve_device
 from bench.training.losses import DEFAULT_VGG_INPUT, VGG_INPUTS, check_objective
+
+
+class TrainingError(BadInput, ValueError):
+    """Training cannot start or go on; the message says why and what is kept."""
+
 
 PROFILES: dict[str, dict[str, Any]] = {
     # LBAM paper Sec. 4.1 / the release: 256 crops of images resized to a 350 short side, batch 48
@@ -151,12 +160,17 @@ class TrainConfig:
     rank_batch_size: int | None = None  # batch_size / world_size, recorded by split_batch
     deviations: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        """Checked when made, from Python or the command line, with the command line's messages."""
+        if self.profile not in PROFILES:
+            raise TrainingError(f"unknown profile {self.profile!r}; use one of {sorted(PROFILES)}")
+        if self.method not in METHOD_DEFAULTS:
+            raise TrainingError(f"training supports lbam and pconv, not {self.method!r}")
+        self.check_choices()
+        check_training_arguments(self)
+
     def resolve(self) -> TrainConfig:
         """Fill every unset field from the method's defaults, then the profile's; validate."""
-        if self.profile not in PROFILES:
-            raise ValueError(f"unknown profile {self.profile!r}; use one of {sorted(PROFILES)}")
-        if self.method not in METHOD_DEFAULTS:
-            raise ValueError(f"training supports lbam and pconv, not {self.method!r}")
         defaults = {**METHOD_DEFAULTS[self.method], **PROFILE_OVERRIDES.get(self.profile, {})}
         defaults = {**PROFILES[self.profile], **defaults}
         variant = (self.method, self.variant or defaults["variant"])
@@ -186,39 +200,47 @@ class TrainConfig:
         variants = VARIANTS[self.method]
         if self.variant not in variants:
             listed = ", ".join(variants)
-            raise ValueError(f"unknown {self.method} variant {self.variant!r}; use one of {listed}")
-        if self.objective is not None:
-            check_objective(self.objective)
-            if not self.objective.startswith(self.method + "_"):
-                raise ValueError(f"objective {self.objective} is not an objective of {self.method}")
-        if self.vgg_input is not None and self.vgg_input not in VGG_INPUTS:
-            raise ValueError(f"unknown VGG input {self.vgg_input!r}; use one of {', '.join(VGG_INPUTS)}")
-        if self.d_update not in D_UPDATES:
-            raise ValueError(f"unknown D update {self.d_update!r}; use one of {', '.join(D_UPDATES)}")
+            raise TrainingError(f"unknown {self.method} variant {self.variant!r}; use one of {listed}")
+        self.check_choices()
         if self.perceptual not in PERCEPTUAL:
-            raise ValueError(f"unknown --perceptual {self.perceptual!r}; use one of {', '.join(PERCEPTUAL)}")
+            listed = ", ".join(PERCEPTUAL)
+            raise TrainingError(f"unknown --perceptual {self.perceptual!r}; use one of {listed}")
         if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(
+            raise TrainingError(
                 f"unknown --lr-schedule {self.lr_schedule!r}; use one of {', '.join(LR_SCHEDULES)}"
             )
         if self.data_reading not in DATA_READINGS:
-            raise ValueError(
+            raise TrainingError(
                 f"unknown --data-reading {self.data_reading!r}; use one of {', '.join(DATA_READINGS)}"
             )
         if self.data_reading == "squash" and self.crop_scale_max != 1:
-            raise ValueError("--data-reading squash takes the whole photo: --crop-scale-max must be 1")
+            raise TrainingError("--data-reading squash takes the whole photo: --crop-scale-max must be 1")
         if self.crop_scale_max < 1 or not 0 <= self.free_form_fraction <= 1:
-            raise ValueError("--crop-scale-max must be at least 1 and --free-form-fraction in [0, 1]")
+            raise TrainingError("--crop-scale-max must be at least 1 and --free-form-fraction in [0, 1]")
         if self.val_dataset and self.val_every < 1:
-            raise ValueError(f"--val-every must be at least 1 with --val-dataset, not {self.val_every}")
+            raise TrainingError(f"--val-every must be at least 1 with --val-dataset, not {self.val_every}")
         if not self.batch_size or self.batch_size < 1:
-            raise ValueError(f"--batch-size must be at least 1, not {self.batch_size}")
+            raise TrainingError(f"--batch-size must be at least 1, not {self.batch_size}")
+
+    def check_choices(self) -> None:
+        """Objective, VGG input and D update: checkable before the defaults are filled in."""
+        if self.objective is not None:
+            try:
+                check_objective(self.objective)
+            except ValueError as error:
+                raise TrainingError(str(error)) from None
+            if not self.objective.startswith(self.method + "_"):
+                raise TrainingError(f"objective {self.objective} is not an objective of {self.method}")
+        if self.vgg_input is not None and self.vgg_input not in VGG_INPUTS:
+            raise TrainingError(f"unknown VGG input {self.vgg_input!r}; use one of {', '.join(VGG_INPUTS)}")
+        if self.d_update not in D_UPDATES:
+            raise TrainingError(f"unknown D update {self.d_update!r}; use one of {', '.join(D_UPDATES)}")
 
     def resolve_steps(self, images: int) -> None:
         """Steps from epochs (global batch) when not given, then PConv's stage 2 length."""
         if self.steps is None:
             if not self.epochs:
-                raise ValueError("give --steps or --epochs")
+                raise TrainingError("give --steps or --epochs")
             self.steps = -(-self.epochs * images // self.batch_size)
         if self.finetune_steps is None:
             self.finetune_steps = int(self.steps * PROFILES[self.profile]["finetune_fraction"])
@@ -226,7 +248,7 @@ class TrainConfig:
     def split_batch(self, world: int) -> int:
         """The global --batch-size split across `world` ranks (the paper's 48 = 4 GPUs × 12)."""
         if self.batch_size % world:
-            raise ValueError(
+            raise TrainingError(
                 f"--batch-size {self.batch_size} is the global batch and must be divisible by the "
                 f"{world} ranks"
             )
@@ -253,3 +275,32 @@ class TrainConfig:
     @classmethod
     def field_names(cls) -> list[str]:
         return [f.name for f in fields(cls)]
+
+
+def check_training_arguments(config: TrainConfig) -> None:
+    """One-line errors for values that cannot work, before anything is built or written."""
+    for name in (
+        "size",
+        "resize_short",
+        "batch_size",
+        "epochs",
+        "steps",
+        "checkpoint_every",
+        "seed",
+        "workers",
+        "warmup_steps",
+        "val_every",
+    ):
+        if getattr(config, name) is not None and getattr(config, name) < 0:  # None: resolved later
+            raise TrainingError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(config, name)}")
+    for name in ("lr_g", "lr_d", "finetune_lr", "width"):
+        if getattr(config, name) is not None and not getattr(config, name) >= 0:  # also refuses NaN
+            raise TrainingError(f"--{name.replace('_', '-')} must be positive, got {getattr(config, name)}")
+    resolve_device(config.device)
+    out = Path(config.out) if config.out else None
+    if out is not None and out.exists() and not out.is_dir():
+        raise TrainingError(f"--out {out} is a file, not a folder")
+    if out is not None:
+        existing = next(p for p in [out, *out.absolute().parents] if p.exists())
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise TrainingError(f"--out {out}: cannot write in {existing} (read-only)")
