@@ -123,6 +123,7 @@ class Trainer:
             if self.validation is not None and self.dist.main
             else None
         )
+        self.git_commits = [git_commit()]  # at start: the code this process trains with
         self.scaler = torch.amp.GradScaler(enabled=config.amp == "fp16")
         self.model = (
             DistributedDataParallel(
@@ -147,7 +148,8 @@ class Trainer:
             vgg=self.vgg.source if self.vgg is not None else "absent",
             validation=self.validation_record(),
             versions=package_versions(),
-            git_commit=git_commit(),
+            git_commit=self.git_commits[-1],
+            git_commits=self.git_commits,  # every commit the training ran under, first to last
         )
 
     def save(self) -> None:
@@ -180,6 +182,8 @@ class Trainer:
             self.optimizer_d.load_state_dict(data["optimizer_d"])
         torch.set_rng_state(data["rng"]["torch"])
         self.step = int(data["step"])
+        earlier = data.get("git_commits") or [data.get("git_commit", "unknown")]
+        self.git_commits = earlier + [c for c in self.git_commits if c != earlier[-1]]
         self.curve = list((data.get("validation") or {}).get("curve", []))
         self.trim_log()
 
