@@ -38,8 +38,8 @@ def training_command(config: dict[str, Any]) -> str:
     base = asdict(TrainConfig(method=config["method"], profile=config["profile"]).resolve())
     words = ["python", "-m", "bench.train", "--profile", config["profile"], "--method", config["method"]]
     for key in sorted(set(config) & set(base) - NOT_ARGUMENTS):
-        value, default = config[key], base[key]
-        if value is None or value == (list(default) if isinstance(default, tuple) else default):
+        value, default = (list(v) if isinstance(v, tuple) else v for v in (config[key], base[key]))
+        if value is None or value == default:
             continue
         flag = "--" + key.replace("_", "-")
         if isinstance(value, bool):
@@ -99,6 +99,7 @@ def export_weights(
     commits = data.get("git_commits") or [commit or data.get("git_commit", "unknown")]
     method = data["method"]
     target = out_dir / f"{method}_{name}.pth"
+    out_dir.mkdir(parents=True, exist_ok=True)
     atomic_save(slim_checkpoint(data, commits), target)
     size = target.stat().st_size
     if size > MAX_SHIPPED_BYTES:
