@@ -7,11 +7,10 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from markupsafe import escape
-from PIL import Image
+from test_cpu_profile import tiny_cpu_config
 
 from bench import methods
 from bench import weights as weights_cli
@@ -26,30 +25,15 @@ from bench.training.export import ExportError, export_weights, training_command
 from bench.training.trainer import Trainer
 
 
-def photos(folder: Path, seeds: list[int]) -> str:
-    folder.mkdir(parents=True)
-    for seed in seeds:
-        pixels = np.random.default_rng(seed).integers(0, 256, (6, 7, 3), dtype=np.uint8)
-        Image.fromarray(pixels).resize((150, 140), Image.BICUBIC).save(folder / f"p{seed}.png")
-    return f"folder:{folder}"
-
-
 def tiny_training(tmp_path: Path, steps: int = 2, stop_after: int | None = None) -> TrainConfig:
-    config = TrainConfig(
+    config = tiny_cpu_config(
+        tmp_path,
         method="pconv",
-        profile="cpu",
-        dataset=photos(tmp_path / "corpus" / "train", [1, 2]),
-        val_dataset=photos(tmp_path / "corpus" / "val", [3]),
-        size=128,
-        resize_short=140,
-        width=0.0625,
         batch_size=2,
         steps=steps,
         warmup_steps=1,
         val_every=steps,
         checkpoint_every=1,
-        out=str(tmp_path / "run"),
-        device="cpu",
     )
     (tmp_path / "corpus" / "manifest.json").write_text(json.dumps({"digest": "d" * 64}))
     Trainer(config).run(progress=False, stop_after=stop_after)
