@@ -47,6 +47,7 @@ def test_export_ships_fp16_weights_that_predict_as_the_rounded_training_weights(
     assert entry["filename"] == "weights/pconv_cpu.pth" and entry["sha256"] == file_digest(shipped)
     assert entry["corpus_digest"] == "d" * 64 and entry["final_validation"]["step"] == 2
     assert set(entry["final_validation"]["scores"]) == set(entry["final_validation"]["telea"])
+    assert entry["trained_on"].startswith("cpu: ")  # recorded by the trainer, like its commit
     assert entry["git_commits"] != ["abc123"]  # the trainer recorded its own commit; --commit is a fallback
     catalogue = json.loads((tmp_path / "weights" / "catalogue.json").read_text())
     assert catalogue == [entry]
