@@ -69,3 +69,21 @@ def test_pconv_fast_versus_eager_on_the_same_weights():
     assert 0 <= row["max_abs_diff_vs_eager_fast"] <= 1e-5 * max(1.0, scale)
     assert row["time_vs_eager_fast"] == pytest.approx(row["ms_batch1_fast"] / row["ms_batch1_eager"])
     assert "first_call_ms_compiled" not in row
+
+
+def test_training_step_counts_flops_of_forward_and_backward():
+    """One step's FLOPs cover forward and backward: at least twice the forward's (the weight
+    gradients alone cost what the forward does; the input gradients add about as much again)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from bench.perf_training import training_step
+
+    options = {"profile": "mini", "size": 128, "width": 0.125, "batch_size": 2, "perceptual": "none"}
+    row = training_step("pconv", "tiny", options, torch.device("cpu"), repeats=1)
+    assert (row["batch"], row["size"], row["width"]) == (2, 128, 0.125)
+    net = methods.create("pconv", width=0.125).net.train()
+    counter = FlopCounterMode(display=False)
+    with counter:
+        net(torch.rand(2, 3, 128, 128), torch.ones(2, 3, 128, 128))
+    assert row["gflop_per_step"] * 1e9 >= 2 * counter.get_total_flops()
+    assert row["images_per_s"] == pytest.approx(2 / row["seconds_per_step"])
