@@ -178,6 +178,8 @@ def parse_predictions(names: list[str], items: list[str]) -> tuple[list[str], di
     for name in names:
         if name.startswith("predictions:"):
             folder = name.removeprefix("predictions:")
+            if not folder.strip():
+                raise RunError("--methods predictions: needs a path, e.g. predictions:~/outputs")
             name = f"predictions@{Path(folder).name or 'outputs'}"
             folders[name] = folder
         plain.append(name)

@@ -67,6 +67,38 @@ def check_resumable(run_dir: Path, config: RunConfig) -> dict[str, Any] | None:
     return stored
 
 
+def overlaps(a: Path, b: Path) -> bool:
+    """Whether one of two paths is the other or lies inside it, after resolving links and `..`."""
+    a, b = a.expanduser().resolve(), b.expanduser().resolve()
+    return a == b or a in b.parents or b in a.parents
+
+
+def check_reads_and_writes(config: RunConfig, run_dir: Path, report: str) -> None:
+    """Refuse a run whose outputs (the run folder, with outputs/ and samples/; the report page and
+    its assets/ and runs/) overlap a folder it reads (predictions, a test image or mask folder): it would
+    overwrite what it scores, or read its own files back as input on the next resume."""
+    reads = {f"--predictions {name}={folder}": Path(folder) for name, folder in config.predictions.items()}
+    for flag, spec in (("--dataset", config.dataset), ("--masks", config.masks)):
+        if spec.startswith("folder:"):
+            reads[f"{flag} {spec}"] = Path(spec.removeprefix("folder:"))
+    writes = {f"the run folder {run_dir}": run_dir}
+    if report:  # the page, and the folders beside it that render_report writes
+        page = Path(report)
+        writes.update(
+            {
+                f"the report {target}": target
+                for target in (page, page.parent / "assets", page.parent / "runs")
+            }
+        )
+    for read_label, read in reads.items():
+        for write_label, written in writes.items():
+            if overlaps(read, written):
+                raise RunError(
+                    f"{read_label} overlaps {write_label}: a run never writes where it reads; "
+                    "choose another --out (or --report) outside it"
+                )
+
+
 def create_methods(config: RunConfig, every_method: bool) -> list[methods.Method]:
     """Create the methods; learned ones without a checkpoint are refused unless --allow-untrained
     (with --methods all they are left out with a note instead)."""
@@ -298,6 +330,7 @@ def score_every_method(
 
 def evaluate(config: RunConfig, run_dir: Path, how: Invocation) -> Path:
     """The run in `run_dir` (locked by the caller): records, run.json, summary.csv and the report."""
+    check_reads_and_writes(config, run_dir, how.report)
     previous = check_resumable(run_dir, config)
     inputs = prepare_inputs(config, run_dir, previous, how.every_method)
     test_set, mask_set = inputs.test_set, inputs.mask_set
