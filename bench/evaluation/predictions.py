@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
-import cv2
 from torch import Tensor
 
 from bench.core.errors import MethodError
