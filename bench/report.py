@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.core.errors import EXIT_BAD_INPUT
+from bench.core.errors import EXIT_BAD_INPUT, BadInput
 from bench.reports.render import render_report
 
 
@@ -21,6 +21,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     try:
         print(f"report: {render_report(args.run_dir, args.out)}")
+    except BadInput as error:  # a report that would harm files it did not write
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except (ValueError, KeyError) as error:  # a damaged run.json (json's errors are ValueErrors)
         print(f"error: {args.run_dir / 'run.json'} is damaged or incomplete ({error!r})", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -7,7 +7,9 @@ reports/runs/<id>.html keeps a page per run. Works offline and from file://.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 from importlib import resources
 from pathlib import Path
@@ -17,6 +19,7 @@ from urllib.parse import quote
 import jinja2
 import pandas as pd
 
+from bench.core.errors import BadInput
 from bench.core.files import read_json, safe_name
 from bench.core.records import read_latency, read_scores
 from bench.core.vocabulary import BUCKETS, METRIC_LABELS, OUTSIDE, TABLE_METRICS, bucket_label, method_of
@@ -170,36 +173,74 @@ def report_context(run_dir: Path, assets: Path) -> dict[str, Any]:
     }
 
 
-def rendered_runs(runs_dir: Path, context: dict[str, Any]) -> list[dict[str, Any]]:
+def rendered_runs(runs_dir: Path, context: dict[str, Any], page_id: str) -> list[dict[str, Any]]:
     """Record this run in runs_dir (one small JSON each) and list every rendered run, newest first."""
     provenance = context["provenance"]
     entry = {
         "run_id": context["run_id"],
+        "page": page_id,
         "dataset": provenance["dataset"]["name"],
         "methods": context["method_names"],
         "started": provenance.get("started", ""),
         "status": provenance.get("status", ""),
     }
     runs_dir.mkdir(parents=True, exist_ok=True)
-    (runs_dir / f"{context['run_id']}.json").write_text(json.dumps(entry))
+    (runs_dir / f"{page_id}.json").write_text(json.dumps(entry))
     runs = (json.loads(p.read_text()) for p in runs_dir.glob("*.json"))
-    return sorted(runs, key=lambda r: r["started"], reverse=True)
+    return sorted(({"page": r["run_id"], **r} for r in runs), key=lambda r: r["started"], reverse=True)
 
 
-def render_report(run_dir: Path, out: Path) -> Path:
-    """Write `out` and out.parent/runs/<id>.html (assets in out.parent/assets/<id>/)."""
-    run_dir, out = Path(run_dir), Path(out)
-    assets = out.parent / "assets" / run_dir.name
+class ReportError(BadInput):
+    """A report that cannot be rendered without harming files it did not write."""
+
+
+MARKER = ".rendered-by-inpaint-bench"  # in every assets folder render_report wrote, naming its run
+
+
+def page_id(run_dir: Path) -> str:
+    """A run's page and assets name: its folder name and a digest of its resolved path, so two run
+    folders of one name never share a page (`bench.report .` uses the real name)."""
+    digest = hashlib.sha256(os.fsencode(run_dir)).hexdigest()[:8]
+    return f"{safe_name(run_dir.name)}-{digest}"
+
+
+def fresh_assets(run_dir: Path, out: Path) -> Path:
+    """The run's empty assets folder under out.parent/assets. A folder already there is deleted
+    only if its marker says render_report wrote it; overlaps with the run folder are refused."""
+    root = out.parent / "assets"
+    if run_dir == root or root in run_dir.parents or run_dir in root.parents:
+        raise ReportError(
+            f"the run folder {run_dir} and the report's assets {root} overlap; render the report "
+            "elsewhere (--out OTHER/index.html), outside the run folder"
+        )
+    assets = root / page_id(run_dir)
+    if assets.is_symlink() or (assets.exists() and not (assets / MARKER).is_file()):
+        raise ReportError(
+            f"{assets} exists but was not written by bench.report (no {MARKER} in it); "
+            "move it away or choose another --out"
+        )
     if assets.exists():
         shutil.rmtree(assets)
     assets.mkdir(parents=True)
+    (assets / MARKER).write_text(f"{run_dir}\n", errors="surrogateescape")
+    return assets
+
+
+def render_report(run_dir: Path, out: Path) -> Path:
+    """Write `out` and out.parent/runs/<page>.html (assets in out.parent/assets/<page>/, where
+    <page> is the run folder's name and a digest of its resolved path)."""
+    run_dir = Path(run_dir).expanduser().resolve()
+    out = Path(out).expanduser()
+    out = out.parent.resolve() / out.name
+    assets = fresh_assets(run_dir, out)
     context = report_context(run_dir, assets)
+    page = assets.name
     runs_dir = out.parent / "runs"
-    runs = rendered_runs(runs_dir, context)
+    runs = rendered_runs(runs_dir, context, page)
     template = template_environment().get_template("index.html.j2")
-    base = f"assets/{quote(run_dir.name)}/"
-    for page, prefix, runs_base in ((runs_dir / f"{run_dir.name}.html", "../", ""), (out, "", "runs/")):
-        page.write_text(
+    base = f"assets/{quote(page)}/"
+    for target, prefix, runs_base in ((runs_dir / f"{page}.html", "../", ""), (out, "", "runs/")):
+        target.write_text(
             template.render(**context, base=prefix + base, runs=runs, runs_base=runs_base),
             encoding="utf-8",
             errors="backslashreplace",  # file names that are not UTF-8 are shown as \xNN escapes
