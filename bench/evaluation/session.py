@@ -30,6 +30,7 @@ from bench.evaluation.parallel import default_workers
 from bench.evaluation.predictions import Predictions
 from bench.evaluation.run_folder import (
     check_method_identity,
+    check_reads_and_writes,
     read_stored_run,
 )
 from bench.reports.aggregate import summary_table
@@ -65,38 +66,6 @@ def check_resumable(run_dir: Path, config: RunConfig) -> dict[str, Any] | None:
             "choose a new --out folder to start a separate run"
         )
     return stored
-
-
-def overlaps(a: Path, b: Path) -> bool:
-    """Whether one of two paths is the other or lies inside it, after resolving links and `..`."""
-    a, b = a.expanduser().resolve(), b.expanduser().resolve()
-    return a == b or a in b.parents or b in a.parents
-
-
-def check_reads_and_writes(config: RunConfig, run_dir: Path, report: str) -> None:
-    """Refuse a run whose outputs (the run folder, with outputs/ and samples/; the report page and
-    its assets/ and runs/) overlap a folder it reads (predictions, a test image or mask folder): it would
-    overwrite what it scores, or read its own files back as input on the next resume."""
-    reads = {f"--predictions {name}={folder}": Path(folder) for name, folder in config.predictions.items()}
-    for flag, spec in (("--dataset", config.dataset), ("--masks", config.masks)):
-        if spec.startswith("folder:"):
-            reads[f"{flag} {spec}"] = Path(spec.removeprefix("folder:"))
-    writes = {f"the run folder {run_dir}": run_dir}
-    if report:  # the page, and the folders beside it that render_report writes
-        page = Path(report)
-        writes.update(
-            {
-                f"the report {target}": target
-                for target in (page, page.parent / "assets", page.parent / "runs")
-            }
-        )
-    for read_label, read in reads.items():
-        for write_label, written in writes.items():
-            if overlaps(read, written):
-                raise RunError(
-                    f"{read_label} overlaps {write_label}: a run never writes where it reads; "
-                    "choose another --out (or --report) outside it"
-                )
 
 
 def create_methods(config: RunConfig, every_method: bool) -> list[methods.Method]:
@@ -223,15 +192,41 @@ class Inputs:
     checkpoints_sha256: dict[str, str]
     lpips_model: torch.nn.Module | None
     lpips_note: str
+    lpips_sha256: str | None = None
 
 
-def load_lpips_or_note(weights: str | None) -> tuple[torch.nn.Module | None, str]:
+TORCHVISION_ALEXNET_SHA256 = "7be5be79"  # the prefix in torchvision's ImageNet file name
+
+
+def load_lpips_or_note(weights: str | None) -> tuple[torch.nn.Module | None, str, str | None]:
+    """The LPIPS model, the note run.json and the report show, and its AlexNet file's SHA-256.
+    Weights other than torchvision's ImageNet file are never reported as LPIPS v0.1."""
     try:
-        return load_lpips(weights), "computed (AlexNet, v0.1)"
+        model = load_lpips(weights)
     except LpipsUnavailable as error:
         note = f"unavailable: {error}"
         print(f"note: LPIPS {note}", file=sys.stderr)
-        return None, note
+        return None, note, None
+    digest = model.weights_sha256
+    if digest.startswith(TORCHVISION_ALEXNET_SHA256):
+        return model, "computed (AlexNet, v0.1)", digest
+    note = (
+        f"computed with AlexNet weights that are not torchvision's ImageNet file (sha256 {digest[:12]}…, "
+        f"expected {TORCHVISION_ALEXNET_SHA256}…): not comparable with published LPIPS"
+    )
+    print(f"note: LPIPS {note}", file=sys.stderr)
+    return model, note, digest
+
+
+def check_lpips_identity(previous: dict[str, Any] | None, digest: str | None, run_dir: Path) -> None:
+    """A resumed run scores LPIPS with the network its stored rows were scored with."""
+    if not previous or "lpips_sha256" not in previous or previous["lpips_sha256"] == digest:
+        return
+    then, now = (str(d)[:12] if d else "none" for d in (previous["lpips_sha256"], digest))
+    raise RunError(
+        f"the run in {run_dir} scored LPIPS with other AlexNet weights (sha256 {then} then, {now} now); "
+        "pass the same --lpips-weights or choose a new --out"
+    )
 
 
 def prepare_inputs(config: RunConfig, run_dir: Path, previous: dict[str, Any] | None, every: bool) -> Inputs:
@@ -241,7 +236,8 @@ def prepare_inputs(config: RunConfig, run_dir: Path, previous: dict[str, Any] | 
     if previous:
         check_method_identity(previous, {m.name: m.describe() for m in created}, checkpoints_sha256)
     test_set, mask_set = build_test_set(config), build_mask_set(config)
-    lpips_model, lpips_note = load_lpips_or_note(config.lpips_weights)
+    lpips_model, lpips_note, lpips_sha256 = load_lpips_or_note(config.lpips_weights)
+    check_lpips_identity(previous, lpips_sha256, run_dir)
     for label, key, current in (("test images", "dataset", test_set), ("masks", "mask_set", mask_set)):
         stored = previous[key]["sha256"] if previous else current.sha256
         if stored != current.sha256:
@@ -251,7 +247,7 @@ def prepare_inputs(config: RunConfig, run_dir: Path, previous: dict[str, Any] | 
             )
     for name, why in test_set.skipped + mask_set.skipped:
         print(f"skipped {name}: {why}", file=sys.stderr)
-    return Inputs(created, test_set, mask_set, checkpoints_sha256, lpips_model, lpips_note)
+    return Inputs(created, test_set, mask_set, checkpoints_sha256, lpips_model, lpips_note, lpips_sha256)
 
 
 def provenance_record(
@@ -283,6 +279,7 @@ def provenance_record(
             "mask_ids": mask_set.mask_ids,
         },
         "lpips": inputs.lpips_note,
+        "lpips_sha256": inputs.lpips_sha256,
         "pairing": pairing.describe(),
         "ranks": how.world,
         "device": config.device,
