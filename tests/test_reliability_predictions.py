@@ -5,6 +5,7 @@ EXIF-rotated; greyscale, translucent, 8-bit-in-16-bit and out-of-range float fil
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -125,3 +126,17 @@ def test_valid_16_bit_and_float_predictions_keep_their_precision(tmp_path):
 def test_an_empty_predictions_path_is_refused(capsys):
     assert main([*TINY, "--methods", "predictions:"]) == 2
     assert "needs a path" in capsys.readouterr().err
+
+
+NAMES = ["lbam", "a$b", "$x^$"]  # LBAM-like names and mathtext
+
+
+def test_predictions_named_like_lbam_or_mathtext_finish_and_render(saved_run, tmp_path):
+    folder = saved_run / "outputs" / "telea"
+    arguments = [item for name in NAMES for item in ("--predictions", f"{name}={folder}")]
+    out, report = tmp_path / "run", tmp_path / "report" / "index.html"
+    flags = [*TINY[:-2], "--report", str(report), "--out", str(out)]
+    assert main([*flags, "--methods", "telea", *arguments]) == 0
+    provenance = json.loads((out / "run.json").read_text())
+    assert provenance["status"] == "complete" and provenance["figures"] == {}  # no intermediates
+    assert set(NAMES) <= set(provenance["methods"]) and report.is_file()

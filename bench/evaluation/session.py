@@ -110,8 +110,9 @@ def create_methods(config: RunConfig, every_method: bool) -> list[methods.Method
 
 
 def lbam_figures(created, test_set, mask_set, samples, run_dir: Path) -> dict[str, dict[str, str]]:
-    """Figures 7–8 of every LBAM instance on one qualitative pair (a middle bucket's)."""
-    instances = [m for m in created if method_of(m.name) == "lbam"]
+    """Figures 7–8 of every method that can show LBAM's intermediates (decided by capability, not by
+    name: `--predictions lbam=DIR` has none), on one qualitative pair (a middle bucket's)."""
+    instances = [m for m in created if callable(getattr(m, "intermediates", None))]
     if not instances or not samples:
         return {}
     pair = samples[len(samples) // 2]
