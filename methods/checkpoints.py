@@ -39,6 +39,21 @@ def load_file(path: str | Path) -> Any:
         raise CheckpointError(f"{path.name}: not a readable PyTorch checkpoint ({reason})") from error
 
 
+def checkpoint_sha256(path: str | Path) -> str:
+    """SHA-256 of what a checkpoint argument loads: a file itself; a TensorFlow bundle (its folder,
+    prefix or .index) only its index and data shards, whatever else its folder holds."""
+    from bench.core.files import file_digest, sha256_path
+    from bench.methods.tf_bundle import BundleError, loaded_sha256
+
+    path = Path(path)
+    if path.is_file() and path.suffix != ".index":
+        return file_digest(path)
+    try:
+        return loaded_sha256(path)
+    except BundleError:
+        return sha256_path(path)
+
+
 def one_line(text: str, limit: int = 300) -> str:
     """`text` on one line, at most `limit` characters (an ellipsis marks a cut)."""
     flat = " ".join(text.split())

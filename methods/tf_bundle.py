@@ -12,6 +12,7 @@ Nothing in a bundle is executed: only numbers and names are decoded, and every C
 
 from __future__ import annotations
 
+import glob
 import math
 import struct
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ import crc32c as crc32c_package
 import numpy as np
 
 from bench.core.errors import MethodError
+from bench.core.files import sha256_files
 
 TABLE_MAGIC = 0xDB4775248B80FB57
 FOOTER_SIZE = 48
@@ -196,6 +198,20 @@ def index_path(path: str | Path) -> Path:
     return path
 
 
+def bundle_files(path: str | Path) -> list[Path]:
+    """The files a bundle is read from: its `.index` and its `.data-*-of-*` shards (nothing else
+    in its folder: a README or an unrelated file beside it is not part of the checkpoint)."""
+    index = index_path(path)
+    prefix = index.name[: -len(".index")]
+    return [index, *sorted(index.parent.glob(f"{glob.escape(prefix)}.data-*-of-*"))]
+
+
+def loaded_sha256(path: str | Path) -> str:
+    """SHA-256 over the bundle's own files (bundle_files), names relative to its folder."""
+    files = bundle_files(path)
+    return sha256_files(files[0].parent, files)
+
+
 class Bundle:
     """The entries of a bundle; `tensor(name)` reads one tensor and checks its CRC-32C."""
 
@@ -231,7 +247,7 @@ class Bundle:
         if entry.offset + entry.size > shard.stat().st_size:
             raise BundleError(
                 f"{name}: {shard.name} ends before the tensor's bytes {entry.offset:,}–"
-                f"{entry.offset + entry.size:,} ({shard.stat().st_size:,} bytes; truncated, or a damaged index)"
+                f"{entry.offset + entry.size:,} ({shard.stat().st_size:,} bytes; truncated, or damaged index)"
             )
         with shard.open("rb") as file:
             file.seek(entry.offset)

@@ -47,14 +47,18 @@ def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
 
 
 def sha256_path(path: str | Path) -> str:
-    """SHA-256 of a file; of a folder (a TensorFlow checkpoint), over its files' relative names and
-    contents in sorted order."""
+    """SHA-256 of a file; of a folder, over its files' relative names and contents in sorted order."""
     path = Path(path)
     if path.is_file():
         return file_digest(path)
+    return sha256_files(path, sorted(p for p in path.rglob("*") if p.is_file()))
+
+
+def sha256_files(root: Path, files: list[Path]) -> str:
+    """SHA-256 over `files`' names relative to `root` and their contents, in the given order."""
     digest = hashlib.sha256()
-    for item in sorted(p for p in path.rglob("*") if p.is_file()):
-        digest.update(str(item.relative_to(path)).encode() + b"\0" + file_digest(item).encode())
+    for item in files:
+        digest.update(str(item.relative_to(root)).encode() + b"\0" + file_digest(item).encode())
     return digest.hexdigest()
 
 

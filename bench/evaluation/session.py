@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from bench import methods
-from bench.core.files import safe_name, sha256_path, write_json
+from bench.core.files import safe_name, write_json
 from bench.core.records import git_commit, package_versions
 from bench.core.vocabulary import MetricProtocol, method_of
 from bench.datasets.masks import MaskSet, bucketed_mask_set, load_mask_folder
@@ -33,6 +33,7 @@ from bench.evaluation.run_folder import (
     check_reads_and_writes,
     read_stored_run,
 )
+from bench.methods.checkpoints import checkpoint_sha256
 from bench.reports.aggregate import summary_table
 from bench.reports.protocols import write_summary
 
@@ -233,7 +234,7 @@ def check_lpips_identity(previous: dict[str, Any] | None, digest: str | None, ru
 def prepare_inputs(config: RunConfig, run_dir: Path, previous: dict[str, Any] | None, every: bool) -> Inputs:
     """Methods, test set and masks; a resumed folder must hold the same instances, images and masks."""
     created = create_methods(config, every_method=every)
-    checkpoints_sha256 = {n: sha256_path(p) for n, p in config.checkpoints.items()}
+    checkpoints_sha256 = {n: checkpoint_sha256(p) for n, p in config.checkpoints.items()}
     if previous:
         check_method_identity(previous, {m.name: m.describe() for m in created}, checkpoints_sha256)
     test_set, mask_set = build_test_set(config), build_mask_set(config)
