@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,20 @@ def atomic_write_text(path: Path, text: str) -> None:
         temporary = Path(handle.name)
     os.chmod(temporary, 0o666 & ~process_umask())
     os.replace(temporary, path)
+
+
+def full_disk(error: BaseException, folder: Path, needed: int = 0) -> str | None:
+    """'the disk holding FOLDER is full (N bytes free)' when a failed write ran out of space: the
+    error says so (ENOSPC, EDQUOT), or a library hid it (torch.save raises a RuntimeError) and fewer
+    than `needed` bytes are free there; None otherwise."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return None
+    said = isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
+    if said or free < needed:
+        return f"the disk holding {folder} is full ({free:,} bytes free)"
+    return None
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:

@@ -5,7 +5,6 @@ report. bench/run.py is the command line over `evaluate`."""
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ import torch
 
 from bench import methods
 from bench.core.files import safe_name, write_json
-from bench.core.records import git_commit, package_versions
+from bench.core.records import copy_log_until, git_commit, package_versions
 from bench.core.vocabulary import MetricProtocol, method_of
 from bench.datasets.masks import MaskSet, bucketed_mask_set, load_mask_folder
 from bench.datasets.release_crop import load_release_test_set
@@ -123,16 +122,22 @@ def lbam_figures(created, test_set, mask_set, samples, run_dir: Path) -> dict[st
     return {m.name: save_lbam_figures(m, image, mask, run_dir / "figures", m.name) for m in instances}
 
 
-def copy_training_logs(checkpoints: dict[str, str], run_dir: Path) -> dict[str, str]:
-    """The train_log.csv beside each project checkpoint, kept with the run's records."""
+def copy_training_logs(
+    created: list[methods.Method], checkpoints: dict[str, str], run_dir: Path
+) -> dict[str, str]:
+    """The train_log.csv beside each project checkpoint, kept with the run's records: only the rows
+    of the steps the loaded weights had (training may have gone on, or been killed, after the
+    checkpoint was written)."""
     copied = {}
-    for name, path in checkpoints.items():
-        log = Path(path).parent / "train_log.csv"
-        if log.is_file():
-            target = run_dir / "training" / f"{safe_name(name)}.csv"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(log, target)
-            copied[name] = target.name
+    for method in created:
+        step = (getattr(method, "training", None) or {}).get("step")
+        log = Path(checkpoints.get(method.name, "")).parent / "train_log.csv"
+        if not isinstance(step, int) or method.name not in checkpoints or not log.is_file():
+            continue
+        target = run_dir / "training" / f"{safe_name(method.name)}.csv"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        copy_log_until(log, step, target)
+        copied[method.name] = target.name
     return copied
 
 
@@ -347,7 +352,7 @@ def evaluate(config: RunConfig, run_dir: Path, how: Invocation) -> Path:
     if not score_every_method(config, run_dir, inputs, pairs, samples, how):
         return run_dir  # another rank merges and finishes
     provenance["figures"] = lbam_figures(inputs.methods, test_set, mask_set, samples, run_dir)
-    provenance["training_logs"] = copy_training_logs(config.checkpoints, run_dir)
+    provenance["training_logs"] = copy_training_logs(inputs.methods, config.checkpoints, run_dir)
     provenance["status"] = "complete"
     provenance["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     write_json(run_dir / "run.json", provenance)

@@ -18,25 +18,32 @@ class TrainingError(BadInput):
 
 # Settings that may differ on --resume (where and how fast it runs, not what it computes).
 RESUME_MAY_CHANGE = ("out", "device", "workers", "data_root", "vgg_weights", "deviations")
+# Settings that may differ on --resume as a recorded deviation (a lower rate after a NaN stop).
+RESUME_RECORDED = ("lr_g", "lr_d", "finetune_lr")
 
 
 def check_training_arguments(config: TrainConfig) -> None:
     """One-line errors for values that cannot work, before anything is built or written."""
-    for name in (
-        "size",
-        "resize_short",
-        "batch_size",
-        "epochs",
-        "steps",
-        "checkpoint_every",
-        "seed",
-        "workers",
-    ):
-        if getattr(config, name) is not None and getattr(config, name) < 0:  # None: resolved later
+    for name in ("size", "batch_size", "checkpoint_every"):  # 0 cannot work (a step divides by it)
+        if getattr(config, name) is not None and getattr(config, name) < 1:  # None: resolved later
+            raise TrainingError(f"--{name.replace('_', '-')} must be 1 or more, got {getattr(config, name)}")
+    if config.resize_short is not None and config.size is not None and config.resize_short < config.size:
+        raise TrainingError(
+            f"--resize-short {config.resize_short} is below --size {config.size}: images are resized to "
+            "that short side, then cropped to --size"
+        )
+    for name in ("epochs", "steps", "finetune_steps", "seed", "workers"):
+        if getattr(config, name) is not None and getattr(config, name) < 0:
             raise TrainingError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(config, name)}")
-    for name in ("lr_g", "lr_d", "finetune_lr", "width"):
+    for name in ("lr_g", "lr_d", "finetune_lr"):
         if getattr(config, name) is not None and not getattr(config, name) >= 0:  # also refuses NaN
             raise TrainingError(f"--{name.replace('_', '-')} must be positive, got {getattr(config, name)}")
+    if config.width is not None and not config.width > 0:
+        raise TrainingError(
+            f"--width must be above 0 (a fraction of the paper's channels), got {config.width}"
+        )
+    if not 0 <= config.mask_folder_fraction <= 1:
+        raise TrainingError(f"--mask-folder-fraction must be in [0, 1], got {config.mask_folder_fraction}")
     resolve_device(config.device)
     out = Path(config.out) if config.out else None
     if out is not None and out.exists() and not out.is_dir():
@@ -52,5 +59,17 @@ def changed_settings(stored: dict[str, Any], current: dict[str, Any]) -> list[st
     return [
         f"{key} {stored[key]!r} → {current[key]!r}"
         for key in stored
-        if key in current and key not in RESUME_MAY_CHANGE and stored[key] != current[key]
+        if key in current and key not in RESUME_MAY_CHANGE + RESUME_RECORDED and stored[key] != current[key]
     ]
+
+
+def resume_deviations(stored: dict[str, Any], current: dict[str, Any], step: int) -> list[str]:
+    """The deviations a resumed run carries: those its checkpoint recorded, this process's own
+    (once each), and every learning rate changed at this resume, with the step it applies from."""
+    changed = [
+        f"{key} {stored[key]!r} → {current[key]!r} from step {step + 1} (--resume)"
+        for key in RESUME_RECORDED
+        if key in stored and stored[key] != current.get(key)
+    ]
+    earlier = stored.get("deviations") if isinstance(stored.get("deviations"), list) else []
+    return list(dict.fromkeys([*map(str, earlier), *current.get("deviations", []), *changed]))
