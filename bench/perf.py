@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -24,6 +25,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench import methods
+from bench.core.errors import EXIT_BAD_INPUT, BadInput
 from bench.core.records import package_versions
 from bench.evaluation import metrics, perf_scale
 from bench.evaluation.harness import synchronize
@@ -325,43 +327,71 @@ def end_to_end_part() -> dict[str, Any]:
     return {"end_to_end": figures}
 
 
+PARTS = ("learned", "training", "classical", "metrics", "scaling", "e2e")
+
+
+def check_arguments(args: argparse.Namespace) -> tuple[torch.device, set[str]]:
+    """The device and the parts to skip; one-line refusals before minutes of measuring."""
+    if args.repeats < 1:
+        raise BadInput(f"--repeats must be at least 1, got {args.repeats}")
+    skip = set(filter(None, args.skip.split(",")))
+    unknown = sorted(skip - set(PARTS))
+    if unknown:
+        raise BadInput(f"--skip {','.join(unknown)}: no such part; the parts are {','.join(PARTS)}")
+    out = Path(args.out)
+    if out.is_dir():
+        raise BadInput(f"--out {out} is a folder; name the JSON file to write")
+    folder = next(p for p in [out.absolute().parent, *out.absolute().parents] if p.exists())
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise BadInput(f"--out {out}: cannot write in {folder}")
+    return torch.device(resolve_device(args.device)), skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.perf", description=__doc__)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", default="perf.json")
-    parser.add_argument(
-        "--skip",
-        default="",
-        help="comma-separated parts to skip: learned,training,classical,metrics,scaling,e2e",
-    )
+    parser.add_argument("--skip", default="", help=f"comma-separated parts to skip: {','.join(PARTS)}")
     args = parser.parse_args(argv)
-    device = torch.device(resolve_device(args.device))
-    skip = set(filter(None, args.skip.split(",")))
+    try:
+        device, skip = check_arguments(args)
+        results = measure(device, skip, args.repeats)
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+    except BadInput as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as error:
+        print(f"error: cannot write {args.out}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"written: {args.out}")
+    return 0
+
+
+def measure(device: torch.device, skip: set[str], repeats: int) -> dict[str, Any]:
     results: dict[str, Any] = {
         "device": str(device),
         "threads": torch.get_num_threads(),
         "versions": package_versions(),
     }
-    reference = results["reference"] = reference_rates(device, args.repeats)
+    reference = results["reference"] = reference_rates(device, repeats)
     print(
         f"reference: {reference['matmul_gflops']:.1f} GFLOP/s matmul, "
         f"{reference['copy_gbs']:.1f} GB/s copy ({device}, {results['threads']} threads)"
     )
     parts: dict[str, Callable[[], dict[str, Any]]] = {
-        "learned": lambda: learned_part(device, reference["matmul_gflops"], args.repeats),
-        "training": lambda: training_part(device, args.repeats),
-        "classical": lambda: classical_part(device, args.repeats),
-        "metrics": lambda: metrics_part(device, args.repeats),
+        "learned": lambda: learned_part(device, reference["matmul_gflops"], repeats),
+        "training": lambda: training_part(device, repeats),
+        "classical": lambda: classical_part(device, repeats),
+        "metrics": lambda: metrics_part(device, repeats),
         "scaling": scaling_part,
         "e2e": end_to_end_part,
     }
     for name, part in parts.items():
         if name not in skip:
             results.update(part())
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
-    print(f"written: {args.out}")
-    return 0
+    return results
 
 
 if __name__ == "__main__":

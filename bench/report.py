@@ -21,10 +21,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     try:
         print(f"report: {render_report(args.run_dir, args.out)}")
-    except BadInput as error:  # a report that would harm files it did not write
+    except BadInput as error:  # a damaged run.json; a report that would harm files it did not write
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except (ValueError, KeyError) as error:  # a damaged run.json (json's errors are ValueErrors)
+    except (ValueError, KeyError) as error:  # a field the report needs and run.json lacks
         print(f"error: {args.run_dir / 'run.json'} is damaged or incomplete ({error!r})", file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as error:

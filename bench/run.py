@@ -58,8 +58,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--masks-per-bucket",
         type=int,
-        default=2,
-        help="masks in each hole-ratio bucket (paired with the images as --pairing says)",
+        default=None,
+        help="masks in each hole-ratio bucket (default 2; paired with the images as --pairing says; "
+        "by-name takes every mask of the folder)",
     )
     parser.add_argument(
         "--checkpoint",
@@ -149,7 +150,10 @@ def add_scale_arguments(parser: argparse.ArgumentParser) -> None:
         "--masks folder:PATH)",
     )
     parser.add_argument(
-        "--masks-per-image", type=int, default=1, help="per-image pairing: masks of each bucket per image"
+        "--masks-per-image",
+        type=int,
+        default=None,
+        help="per-image pairing: masks of each bucket per image (default 1)",
     )
     parser.add_argument(
         "--save-outputs",

@@ -32,7 +32,8 @@ def metric_by_bucket(means: pd.DataFrame, metric: str, path: Path) -> None:
         rows = rows.sort_values("bucket_order")
         if "ci_low" in rows:
             errors = [rows["mean"] - rows["ci_low"], rows["ci_high"] - rows["mean"]]
-            axis.errorbar(rows["bucket"], rows["mean"], yerr=errors, marker="o", capsize=3, label=plain(method))
+            label = plain(method)
+            axis.errorbar(rows["bucket"], rows["mean"], yerr=errors, marker="o", capsize=3, label=label)
         else:
             axis.plot(rows["bucket"], rows["mean"], marker="o", label=plain(method))
     axis.set_xlabel("hole ratio bucket")

@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.core.files import atomic_write_text, read_json
+from bench.core.files import atomic_write_text
 from bench.core.records import read_scores
+from bench.core.run_json import read_run_json
 from bench.core.vocabulary import BUCKET_ORDER, PROTOCOLS, TABLE_METRICS
 from bench.reports.aggregate import bucket_means
 from bench.reports.statistics import bootstrap_interval, capped
@@ -113,7 +114,7 @@ def protocol_means(
 
 def run_order(run_dir: Path, scores: pd.DataFrame) -> pd.Series:
     """pair_order with the image and mask orders stored in run.json."""
-    provenance = read_json(run_dir / "run.json") if (run_dir / "run.json").is_file() else {}
+    provenance = read_run_json(run_dir / "run.json") if (run_dir / "run.json").is_file() else {}
     image_ids = provenance.get("dataset", {}).get("image_ids", [])
     mask_ids = provenance.get("mask_set", {}).get("mask_ids", [])
     return pair_order(scores, image_ids, mask_ids)

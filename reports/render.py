@@ -20,8 +20,9 @@ import jinja2
 import pandas as pd
 
 from bench.core.errors import BadInput
-from bench.core.files import read_json, safe_name
+from bench.core.files import safe_name
 from bench.core.records import read_latency, read_scores
+from bench.core.run_json import read_run_json
 from bench.core.vocabulary import BUCKETS, METRIC_LABELS, OUTSIDE, TABLE_METRICS, bucket_label, method_of
 from bench.reports import paper
 from bench.reports import plots as report_plots
@@ -137,9 +138,8 @@ def lbam_figures(run_dir: Path, assets: Path, provenance: dict[str, Any]) -> lis
     ]
 
 
-def report_context(run_dir: Path, assets: Path) -> dict[str, Any]:
+def report_context(run_dir: Path, assets: Path, provenance: dict[str, Any]) -> dict[str, Any]:
     """Everything the template shows, computed from the run folder's stored records only."""
-    provenance = read_json(run_dir / "run.json")
     scores, latency = read_scores(run_dir / "scores.csv"), read_latency(run_dir / "latency.csv")
     present = set(scores["method"])
     method_names = [m for m in provenance["config"]["methods"] if m in present]
@@ -232,8 +232,9 @@ def render_report(run_dir: Path, out: Path) -> Path:
     run_dir = Path(run_dir).expanduser().resolve()
     out = Path(out).expanduser()
     out = out.parent.resolve() / out.name
+    provenance = read_run_json(run_dir / "run.json")  # a damaged one is refused before any write
     assets = fresh_assets(run_dir, out)
-    context = report_context(run_dir, assets)
+    context = report_context(run_dir, assets, provenance)
     page = assets.name
     runs_dir = out.parent / "runs"
     runs = rendered_runs(runs_dir, context, page)

@@ -22,7 +22,24 @@ class ArgumentError(BadInput):
     """A command-line value that cannot be used; the message names the flag and the problem."""
 
 
+# Options only some pairings use (their defaults): given with another pairing they would be ignored.
+PAIRING_OPTIONS = {"masks_per_bucket": (("cross", "per-image"), 2), "masks_per_image": (("per-image",), 1)}
+
+
+def check_pairing_options(args: argparse.Namespace) -> None:
+    """Refuse an option the chosen --pairing does not use; fill the defaults of the others."""
+    for name, (pairings, default) in PAIRING_OPTIONS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+        elif args.pairing not in pairings:
+            raise ArgumentError(
+                f"--{name.replace('_', '-')} applies to --pairing {' and '.join(pairings)}, not "
+                f"{args.pairing}: leave it out"
+            )
+
+
 def check_arguments(args: argparse.Namespace) -> None:
+    check_pairing_options(args)
     if args.methods.strip(" ,") == "":
         raise ArgumentError("--methods is empty: name at least one method, or 'all'")
     if args.size < MIN_SIZE:

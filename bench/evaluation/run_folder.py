@@ -6,13 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import fcntl
-import json
 import os
 import socket
 from pathlib import Path
 from typing import IO, Any
 
 from bench.core.errors import BadInput
+from bench.core.run_json import RESUME_REQUIRED, RunJsonError, read_run_json
 from bench.core.vocabulary import method_of
 from bench.evaluation.config import RunConfig
 
@@ -82,15 +82,11 @@ def read_stored_run(run_dir: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        stored = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        return read_run_json(path, RESUME_REQUIRED)
+    except RunJsonError as error:
         raise RunFolderError(
-            f"{path} is damaged ({error}); the scores beside it are kept, but this folder cannot be "
-            "resumed: choose a new --out"
+            f"{error}; the scores beside it are kept, but this folder cannot be resumed: choose a new --out"
         ) from None
-    if not isinstance(stored, dict) or not isinstance(stored.get("config"), dict):
-        raise RunFolderError(f"{path} is not a run.json of bench.run (no config); choose a new --out")
-    return stored
 
 
 def check_method_identity(
