@@ -62,7 +62,8 @@ def every_field(data: dict) -> dict:
         figures={"lbam": {"figure7": "7.png", "figure8": "8.png"}}, training_logs={"lbam": "lbam.csv"}
     )
     data["checkpoints_sha256"] = {"lbam": "ab" * 32}
-    data["methods"]["telea"]["training"] = {"deviations": ["none"]}
+    validation = {"curve": [{"step": 1, "bucket": "(0.1, 0.2]", "psnr": 20.0}], "telea": {"(0.1, 0.2]": {}}}
+    data["methods"]["telea"]["training"] = {"deviations": ["none"], "validation": validation}
     return data
 
 
