@@ -25,7 +25,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench import methods
-from bench.core.errors import EXIT_BAD_INPUT, BadInput
+from bench.core.errors import EXIT_BAD_INPUT, BadInput, error_line
 from bench.core.records import package_versions
 from bench.evaluation import metrics, perf_scale
 from bench.evaluation.harness import synchronize
@@ -360,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     except BadInput as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(error_line(error), file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as error:
         print(f"error: cannot write {args.out}: {error.strerror or error}", file=sys.stderr)

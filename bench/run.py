@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from bench import methods
-from bench.core.errors import EXIT_BAD_INPUT, BadInput
+from bench.core.errors import EXIT_BAD_INPUT, BadInput, error_line
 from bench.core.vocabulary import PROTOCOLS, MetricProtocol
 from bench.datasets.masks import GENERATORS
 from bench.evaluation.checks import check_pairing_options
@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         progress, report = not args.no_progress, args.report
         evaluate(config, args.out, resume=args.resume, report=report, progress=progress, command=command)
     except BadInput as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(error_line(error), file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as error:  # a full disk, a folder made read-only meanwhile, …
         where = f" ({error.filename})" if error.filename else ""

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from bench import perf, report
+from bench.core.errors import MAX_ERROR_LINE, BadInput, error_line
 from bench.core.run_json import REQUIRED, SHAPE, shape_problem, values_at
 from bench.evaluation.pairing import PAIRINGS
 from bench.run import main
@@ -174,3 +175,22 @@ def test_perf_writes_what_it_measured(tmp_path, monkeypatch, capsys):
     out = tmp_path / "new" / "perf.json"
     assert perf.main(["--skip", "e2e,scaling", "--repeats", "1", "--out", str(out), "--device", "cpu"]) == 0
     assert json.loads(out.read_text()) == {"skip": ["e2e", "scaling"], "r": 1}
+
+
+# --- a one-line error is one bounded line ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("length", [10, MAX_ERROR_LINE, 5600, 100_000])
+def test_error_lines_are_one_bounded_line_that_says_what_it_cut(length):
+    text = ("x\n" * length)[:length]
+    line = error_line(BadInput(text))
+    assert "\n" not in line and len(line) <= len("error: ") + MAX_ERROR_LINE + 40
+    shown = " ".join(text.split())
+    assert line == f"error: {shown}" if len(shown) <= MAX_ERROR_LINE else "characters more)" in line
+
+
+def test_a_refusal_quoting_a_5_kb_value_prints_one_bounded_line(tmp_path, capsys):
+    assert run_cli(tmp_path / "run", "--methods", "telea", "--option", "telea.radius=" + "9x" * 2800) == 2
+    line = one_line_error(capsys.readouterr().err)
+    assert line.startswith("error: --option telea.radius=") and "characters more)" in line
+    assert len(line) <= len("error: ") + MAX_ERROR_LINE + 40
