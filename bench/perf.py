@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from bench import methods
 from bench.core.errors import EXIT_BAD_INPUT, BadInput, error_line
+from bench.core.files import unwritable
 from bench.core.records import package_versions
 from bench.evaluation import metrics, perf_scale
 from bench.evaluation.harness import synchronize
@@ -341,9 +341,9 @@ def check_arguments(args: argparse.Namespace) -> tuple[torch.device, set[str]]:
     out = Path(args.out)
     if out.is_dir():
         raise BadInput(f"--out {out} is a folder; name the JSON file to write")
-    folder = next(p for p in [out.absolute().parent, *out.absolute().parents] if p.exists())
-    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
-        raise BadInput(f"--out {out}: cannot write in {folder}")
+    blocked = unwritable(out.absolute().parent)
+    if blocked is not None:
+        raise BadInput(f"--out {out}: cannot write in {blocked}")
     return torch.device(resolve_device(args.device)), skip
 
 

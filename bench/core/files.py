@@ -32,6 +32,14 @@ def atomic_write_text(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
+def unwritable(folder: Path) -> Path | None:
+    """The folder that stops this process writing in `folder` (made with its missing parents if
+    needed): its first existing ancestor, when that is a file or read-only; None when it can."""
+    folder = Path(folder).absolute()
+    existing = next(p for p in [folder, *folder.parents] if p.exists())
+    return None if existing.is_dir() and os.access(existing, os.W_OK | os.X_OK) else existing
+
+
 def full_disk(error: BaseException, folder: Path, needed: int = 0) -> str | None:
     """'the disk holding FOLDER is full (N bytes free)' when a failed write ran out of space: the
     error says so (ENOSPC, EDQUOT), or a library hid it (torch.save raises a RuntimeError) and fewer

@@ -4,13 +4,13 @@ gets a one-line error naming the command line's flag, before anything is compute
 from __future__ import annotations
 
 import argparse
-import os
 import types
 import typing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.core.errors import BadInput
+from bench.core.files import unwritable
 from bench.core.vocabulary import PROTOCOLS, method_of
 from bench.evaluation.pairing import PAIRINGS
 from bench.methods.registry import option_types
@@ -80,15 +80,9 @@ def check_report(report: str | Path) -> None:
             raise ArgumentError(
                 f"--report {report} is a folder; name the HTML file, e.g. {report}/index.html"
             )
-        existing = next((p for p in report.resolve().parents if p.exists()), Path("/"))
-        if not existing.is_dir() or not _writable(existing):
-            raise ArgumentError(
-                f"--report {report}: cannot write in {existing} (read-only); pass --report ''"
-            )
-
-
-def _writable(folder: Path) -> bool:
-    return os.access(folder, os.W_OK | os.X_OK)
+        blocked = unwritable(report.resolve().parent)
+        if blocked is not None:
+            raise ArgumentError(f"--report {report}: cannot write in {blocked} (read-only); pass --report ''")
 
 
 def typed_value(flag: str, value: Any, annotation: Any) -> Any:

@@ -4,12 +4,12 @@ the explicit value, else the method's defaults, else the profile's, in that orde
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from bench.core.errors import BadInput
+from bench.core.files import unwritable
 from bench.datasets.training import DATA_READINGS
 from bench.methods.base import resolve_device
 from bench.training.losses import DEFAULT_VGG_INPUT, VGG_INPUTS, check_objective
@@ -304,6 +304,6 @@ def check_training_arguments(config: TrainConfig) -> None:
     if out is not None and out.exists() and not out.is_dir():
         raise TrainingError(f"--out {out} is a file, not a folder")
     if out is not None:
-        existing = next(p for p in [out, *out.absolute().parents] if p.exists())
-        if not os.access(existing, os.W_OK | os.X_OK):
-            raise TrainingError(f"--out {out}: cannot write in {existing} (read-only)")
+        blocked = unwritable(out)
+        if blocked is not None:
+            raise TrainingError(f"--out {out}: cannot write in {blocked} (read-only)")
