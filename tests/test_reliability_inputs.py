@@ -137,6 +137,8 @@ def test_an_option_the_pairing_does_not_use_is_refused(tmp_path, capsys, pairing
     masks = mask_folder(tmp_path / "masks")
     arguments = ["--methods", "telea", "--dataset", f"folder:{photos}", "--masks", f"folder:{masks}"]
     arguments += ["--pairing", pairing, flag, "1", "--workers", "1", "--size", "64", "--no-progress"]
+    if pairing == "per-image" and flag == "--masks-per-image":
+        arguments += ["--masks-per-bucket", "1"]  # the folder holds one mask per bucket
     code = main([*arguments, "--out", str(tmp_path / "run"), "--report", ""])
     if pairing in PAIRING_FLAGS[flag]:
         assert code == 0
