@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from torch7_writer import NUMBER, TABLE, TorchObject, Writer
 
 from bench.methods.tf_bundle import (
     MAX_KEY_LENGTH,
@@ -21,7 +22,6 @@ from bench.methods.tf_bundle import (
     table_of,
     varint,
 )
-from tests.torch7_writer import NUMBER, TABLE, TorchObject, Writer
 
 MAX_GROWTH_MIB = 150  # far below the gigabytes the files claim
 MAX_SECONDS = 60

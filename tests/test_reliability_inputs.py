@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from reliability_fixtures import mask_folder, one_line_error, photo_folder, run_cli
 
 from bench import perf, report
 from bench.core.errors import MAX_ERROR_LINE, BadInput, error_line
 from bench.core.run_json import REQUIRED, SHAPE, shape_problem, values_at
 from bench.evaluation.pairing import PAIRINGS
 from bench.run import main
-from tests.reliability_fixtures import mask_folder, one_line_error, photo_folder, run_cli
 
 # One value of every JSON type; a field is given each type it may not hold.
 JSON_VALUES = {
