@@ -133,10 +133,10 @@ def fleiss_kappa(votes: pd.DataFrame) -> dict[str, float | int]:
     P_i = (Σ_j n_ij² − n_i) / (n_i (n_i − 1)), P̄ their mean, P_e = Σ_j p_j² with p_j the share of
     all those votes for category j; κ = (P̄ − P_e) / (1 − P_e)."""
     counts = votes.groupby(["trial_id", "chosen_method"]).size().unstack(fill_value=0)
-    counts = counts[counts.sum(1) >= 2]
+    counts = counts[counts.sum(axis=1) >= 2]
     if counts.empty:
         return {"trials": 0, "kappa": float("nan"), "observed": float("nan"), "expected": float("nan")}
-    n = counts.sum(1).to_numpy(float)
+    n = counts.sum(axis=1).to_numpy(float)
     table = counts.to_numpy(float)
     observed = float((((table**2).sum(1) - n) / (n * (n - 1))).mean())
     expected = float(((table.sum(0) / table.sum()) ** 2).sum())
