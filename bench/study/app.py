@@ -152,6 +152,10 @@ def create_app(study: Study, admin_token: str) -> Flask:
         response.headers["Cache-Control"] = "private, max-age=86400"
         return response
 
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        return Response(status=204)
+
     add_admin_routes(app, study, admin_token, database)
     add_error_pages(app)
     return app
