@@ -24,6 +24,7 @@ from bench.reports import paper
 from bench.reports import plots as report_plots
 from bench.reports.aggregate import latency_stats
 from bench.reports.protocols import protocol_means, run_order, sensitivity_rows
+from bench.reports.study import percent, run_studies
 from bench.reports.tables import (
     PROTOCOL_DESCRIPTIONS,
     paired_rows,
@@ -167,6 +168,7 @@ def report_context(run_dir: Path, assets: Path) -> dict[str, Any]:
         "plots": result_plots(means, latency, run_dir, assets, provenance),
         "figures": lbam_figures(run_dir, assets, provenance),
         "not_comparable": comparability(provenance),
+        "studies": run_studies(run_dir),
     }
 
 
@@ -196,7 +198,9 @@ def render_report(run_dir: Path, out: Path) -> Path:
     context = report_context(run_dir, assets)
     runs_dir = out.parent / "runs"
     runs = rendered_runs(runs_dir, context)
-    template = template_environment().get_template("index.html.j2")
+    environment = template_environment()
+    environment.filters["percent"] = percent
+    template = environment.get_template("index.html.j2")
     base = f"assets/{quote(run_dir.name)}/"
     for page, prefix, runs_base in ((runs_dir / f"{run_dir.name}.html", "../", ""), (out, "", "runs/")):
         page.write_text(

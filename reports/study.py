@@ -18,7 +18,6 @@ import pandas as pd
 from bench.core.files import atomic_write_text, read_json
 from bench.core.vocabulary import method_of
 from bench.reports.paper import PAPER_METHOD_NAMES, _read
-from bench.reports.render import template_environment
 
 PAPER_STUDY = {"images": 30, "voters": 33, "section": "Sec. 4.1"}
 
@@ -52,19 +51,46 @@ def read_table(folder: Path, name: str) -> list[dict[str, Any]]:
 
 
 def render_page(template: str, out: Path, **context: Any) -> Path:
+    from bench.reports.render import template_environment  # render imports this module
+
     environment = template_environment()
     environment.filters.update(percent=percent, number=number)
     atomic_write_text(out, environment.get_template(template).render(**context))
     return out
 
 
+def win_rate_rows(folder: Path) -> list[dict[str, Any]]:
+    rates = read_table(folder, "win_rates")
+    for row in rates:
+        row["paper"] = paper_win_rate(row["method"])
+    return rates
+
+
+def run_studies(run_dir: Path) -> list[dict[str, Any]]:
+    """The studies made from a run (RUN/studies.json, written by bench.study create) whose results
+    have been computed, for the run report's user-study section."""
+    path = Path(run_dir) / "studies.json"
+    found = []
+    for study in read_json(path).get("studies", []) if path.is_file() else []:
+        folder = Path(study) / "results"
+        if (folder / "results.json").is_file():
+            page = Path(study) / "report.html"
+            found.append(
+                {
+                    "path": study,
+                    "summary": read_json(folder / "results.json"),
+                    "rates": win_rate_rows(folder),
+                    "report": page.as_uri() if page.is_file() else None,
+                }
+            )
+    return found
+
+
 def render_study_report(study_dir: Path) -> Path:
     """STUDY/report.html from STUDY/results/ (written by `python -m bench.study results`)."""
     folder = Path(study_dir) / "results"
     summary = read_json(folder / "results.json")
-    rates = read_table(folder, "win_rates")
-    for row in rates:
-        row["paper"] = paper_win_rate(row["method"])
+    rates = win_rate_rows(folder)
     return render_page(
         "study.html.j2",
         Path(study_dir) / "report.html",

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from bench.reports.render import render_report
 from bench.study import db
 from bench.study.__main__ import main as study_main
 from bench.study.create import FIXED_FILE_TIME
@@ -104,6 +105,9 @@ def test_results_count_every_vote_and_write_csvs_and_the_report(run, tmp_path, c
     assert list(voters.votes) == [4] * 5 and voters.finished.all()
     page = (study_dir / "report.html").read_text()
     assert "20 votes from 5 voters" in page and "11.1 %" in page and "Fleiss" in page
+    index = render_report(run, tmp_path / "report" / "index.html").read_text()  # the run's report
+    section = index[index.index('id="user-study"') :]
+    assert "20 votes from 5 voters" in section and (study_dir / "report.html").as_uri() in section
 
 
 def test_results_of_a_two_alternative_study_give_bradley_terry_scores(run, tmp_path):

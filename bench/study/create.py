@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from bench.core.files import write_json
+from bench.core.files import read_json, write_json
 from bench.core.records import read_scores
 from bench.core.vocabulary import BUCKET_ORDER
 from bench.study.design import MODES, STUDY_FORMAT, StudyError, make_trials, new_asset_id
@@ -182,4 +182,12 @@ def create_study(config: CreateConfig) -> Path:
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     write_json(config.out / "study.json", study)
+    register_study(config.run, config.out)
     return config.out / "study.json"
+
+
+def register_study(run: Path, study: Path) -> None:
+    """List the study in RUN/studies.json, so the run's report shows its results once computed."""
+    path = run / "studies.json"
+    known = read_json(path).get("studies", []) if path.is_file() else []
+    write_json(path, {"studies": sorted({*known, str(study.resolve())})})
