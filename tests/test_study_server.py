@@ -44,7 +44,7 @@ def vote_through(voter: Voter, count: int) -> list[str]:
     return acknowledged
 
 
-def test_50_concurrent_voters_30_votes_each_are_all_stored_once(run, tmp_path):
+def test_50_concurrent_voters_30_votes_each_are_all_stored_once(run, tmp_path, capsys):
     study = make_study(run, tmp_path / "study", images=10, mode="two-alternative", trials_per_voter=30)
     with Server(study, "--threads", "8") as server:
         start = time.perf_counter()
@@ -54,9 +54,9 @@ def test_50_concurrent_voters_30_votes_each_are_all_stored_once(run, tmp_path):
         acknowledged = [vote_id for voter in results for vote_id in voter]
         assert all(Voter(server).request("GET", "/")[0] == 200 for _ in range(2))
     rows = stored_votes(study)
-    print(
-        f"\n50 voters × 30 votes: {len(rows)} stored in {seconds:.1f} s ({len(rows) / seconds:.0f} votes/s)"
-    )
+    with capsys.disabled():  # the figures, shown in every test run
+        rate = len(rows) / seconds
+        print(f"\n50 voters × 30 votes: {len(rows)} stored in {seconds:.1f} s ({rate:.0f} votes/s)")
     assert len(acknowledged) == 50 * 30
     assert sorted(r[0] for r in rows) == sorted(acknowledged)
     assert len({(r[1], r[3]) for r in rows}) == 50 * 30  # one vote per voter and trial
@@ -108,6 +108,30 @@ def test_kill_9_mid_voting_keeps_every_acknowledged_vote_once(run, tmp_path):
     stored = {row[0]: row for row in stored_votes(study)}
     assert set(acknowledged) <= set(stored)
     assert len(stored) == len(acknowledged) + len(unanswered)
+
+
+def test_closing_the_tab_and_coming_back_later_resumes_where_the_voter_left(run, tmp_path):
+    study = make_study(run, tmp_path / "study", images=4)
+    with Server(study) as server:
+        printed = "".join(server.lines)
+        assert "http://127.0.0.1:" in printed and "warning" not in printed  # loopback by default
+        voter = Voter(server)
+        voter.start()
+        first = voter.trial()
+        assert voter.trial()["choices"] == first["choices"]  # a reload: same trial, same arrangement
+        assert voter.vote(first, first["choices"][1])[0] == 200
+        second = voter.trial()
+        assert second["trial"] != first["trial"]
+    with Server(study) as again:  # the tab closed, the server restarted, the browser back later
+        voter.port = again.port
+        assert "Continue (1 of 4 done)" in voter.request("GET", "/")[2].decode()
+        voter.start()  # Continue keeps the voter's id and plan
+        resumed = voter.trial()
+        assert (resumed["voter"], resumed["trial"]) == (second["voter"], second["trial"])
+        assert resumed["choices"] == second["choices"]
+        assert 'value="1" max="4"' in resumed["page"] and "2 / 4" in resumed["page"]
+    with sqlite3.connect(study / "votes.sqlite3") as connection:
+        assert connection.execute("SELECT COUNT(*) FROM voters").fetchone()[0] == 1
 
 
 def test_forged_and_replayed_requests_are_refused_and_change_nothing(run, tmp_path):

@@ -6,16 +6,19 @@ from __future__ import annotations
 import itertools
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import optimize, stats
 
+from bench.core.errors import BadInput
 from bench.study import db
+from bench.study.__main__ import interface_warning
 from bench.study.create import choose_pairs
 from bench.study.design import Study, StudyError, Trial, make_trials, voter_plan
-from bench.study.results import bradley_terry, fleiss_kappa, position_bias
+from bench.study.results import bradley_terry, fleiss_kappa, method_tables, position_bias
 
 BUCKETS = ["(0.1, 0.2]", "(0.2, 0.3]", "(0.3, 0.4]", "(0.4, 0.5]"]
 
@@ -189,3 +192,50 @@ def test_every_method_pair_is_a_trial_once(tmp_path):
     for groups in per_image.values():
         assert sorted(groups) == list(itertools.combinations(["a", "b", "c"], 2))
     assert all(isinstance(t, Trial) for t in study.trials.values())
+
+
+def test_a_database_of_another_schema_version_is_refused(tmp_path):
+    path = tmp_path / db.DATABASE
+    db.initialise(path)
+    db.initialise(path)  # the same version: opened again
+    connection = db.connect(path)
+    connection.execute("UPDATE schema_version SET version = ?", (db.SCHEMA_VERSION + 1,))
+    connection.close()
+    with pytest.raises(BadInput, match=f"schema version {db.SCHEMA_VERSION + 1}"):
+        db.initialise(path)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"])
+def test_the_loopback_interface_is_served_without_a_warning(host):
+    assert interface_warning(host, 8000) is None
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "example.org"])
+def test_any_other_interface_is_served_with_a_warning(host):
+    warning = interface_warning(host, 8000)
+    assert warning.startswith(f"warning: serving on {host}") and "port 8000" in warning
+
+
+def votes_decided_by(decide) -> pd.DataFrame:
+    """8 voters × 8 images, options a and b; the vote is `decide(voter, image)`."""
+    rows = [
+        {"voter_id": f"v{v}", "image": f"i{i}", "arrangement": "a|b", "chosen_method": decide(v, i)}
+        for v in range(8)
+        for i in range(8)
+    ]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("decided_by", ["image", "voter"])
+def test_the_bootstrap_resamples_both_voters_and_images(decided_by):
+    # Votes that depend on the image only (or on the voter only): a bootstrap over the other factor
+    # alone would give a zero-width interval. Resampling 8 of 8 images (voters), a's share is
+    # Binomial(8, 1/2) / 8, whose 2.5 % and 97.5 % quantiles are 1/8 and 7/8; allowed: one step.
+    decide = (lambda v, i: "a" if i < 4 else "b") if decided_by == "image" else (lambda v, i: "ab"[v >= 4])
+    study = SimpleNamespace(methods=["a", "b"], mode="best-of-n")
+    rates, _ = method_tables(study, votes_decided_by(decide), seed=0)
+    a = rates.set_index("method").loc["a"]
+    assert a.win_rate == 0.5
+    assert a.ci_low == pytest.approx(stats.binom.ppf(0.025, 8, 0.5) / 8, abs=1 / 8)
+    assert a.ci_high == pytest.approx(stats.binom.ppf(0.975, 8, 0.5) / 8, abs=1 / 8)
+    assert a.ci_high - a.ci_low >= 0.5

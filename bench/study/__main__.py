@@ -9,6 +9,7 @@ removal --methods a,b,… [--masks FILE] --out DIR      object removal with cont
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import secrets
 import sys
 from pathlib import Path
@@ -16,7 +17,25 @@ from pathlib import Path
 from bench.core.errors import EXIT_BAD_INPUT, BadInput
 from bench.study.design import MODES
 
-LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: only this machine can connect."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def interface_warning(host: str, port: int) -> str | None:
+    """The warning printed when the study is served on an interface other machines can reach."""
+    if is_loopback(host):
+        return None
+    return (
+        f"warning: serving on {host}, not the loopback address: anyone who can reach this "
+        f"machine on port {port} can open the study and vote"
+    )
 
 
 def method_list(text: str) -> list[str]:
@@ -71,12 +90,9 @@ def serve(args: argparse.Namespace) -> int:
     server = waitress.create_server(app, host=args.host, port=args.port, threads=args.threads)
     port = server.effective_port
     shown = f"[{args.host}]" if ":" in args.host else args.host
-    if args.host not in LOOPBACK:
-        print(
-            f"warning: serving on {args.host}, not the loopback address: anyone who can reach this "
-            f"machine on port {port} can open the study and vote",
-            flush=True,
-        )
+    warning = interface_warning(args.host, port)
+    if warning:
+        print(warning, flush=True)
     print(f"serving {study.folder} on http://{shown}:{port}/", flush=True)
     print(f"admin: http://{shown}:{port}/admin?token={token}", flush=True)
     try:
