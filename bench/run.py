@@ -8,30 +8,16 @@ from __future__ import annotations
 
 import argparse
 import ast
-import datetime as dt
-import shutil
 import sys
-from pathlib import Path
 from typing import Any
-
-import torch
 
 from bench import methods
 from bench.core.errors import EXIT_BAD_INPUT, BadInput
-from bench.core.vocabulary import PROTOCOLS, MetricProtocol, method_of
+from bench.core.vocabulary import PROTOCOLS, MetricProtocol
 from bench.datasets.masks import GENERATORS
-from bench.evaluation import sharding
-from bench.evaluation.checks import check_arguments, typed_options
 from bench.evaluation.config import RunConfig, RunError
+from bench.evaluation.entry import evaluate
 from bench.evaluation.pairing import PAIRINGS
-from bench.evaluation.run_folder import (
-    LOCK_FILE,
-    lock_run_folder,
-    most_recent_run,
-)
-from bench.evaluation.session import Invocation, evaluate
-from bench.methods import released
-from bench.methods.base import resolve_device
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -172,34 +158,15 @@ def add_scale_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def parse_predictions(names: list[str], items: list[str]) -> tuple[list[str], dict[str, str]]:
-    """--methods predictions:PATH (named predictions@<folder name>) and --predictions NAME=PATH."""
-    folders, plain = {}, []
-    for name in names:
-        if name.startswith("predictions:"):
-            folder = name.removeprefix("predictions:")
-            name = f"predictions@{Path(folder).name or 'outputs'}"
-            folders[name] = folder
-        plain.append(name)
+def parse_pairs(flag: str, items: list[str], example: str) -> dict[str, str]:
+    """Repeated NAME=VALUE options as a dict (--checkpoint, --predictions)."""
+    pairs = {}
     for item in items:
-        name, sep, folder = item.partition("=")
-        if not sep or not name or not folder:
-            raise RunError(f"--predictions {item!r}: expected NAME=PATH")
-        folders[name] = folder
-        plain.append(name)
-    if len(set(plain)) < len(plain):
-        raise RunError(f"a method name is given twice: {', '.join(sorted(plain))}")
-    return plain, folders
-
-
-def parse_checkpoints(items: list[str], weights_dir: str | None = None) -> dict[str, str]:
-    checkpoints = {}
-    for item in items:
-        name, sep, path = item.partition("=")
-        if not sep or not name or not path:
-            raise RunError(f"--checkpoint {item!r}: expected NAME=PATH")
-        checkpoints[name] = str(released.resolve_checkpoint(method_of(name), path, weights_dir))
-    return checkpoints
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value:
+            raise RunError(f"{flag} {item!r}: expected {example}")
+        pairs[name] = value
+    return pairs
 
 
 def parse_method_options(items: list[str]) -> dict[str, dict[str, Any]]:
@@ -218,18 +185,11 @@ def parse_method_options(items: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def build_config(args: argparse.Namespace) -> RunConfig:
-    check_arguments(args)
-    names = (
-        methods.available()
-        if args.methods == "all"
-        else [m.strip() for m in args.methods.split(",") if m.strip()]
-    )
-    protocol = MetricProtocol(args.target, args.quantize_8bit, args.color, args.protocol)
-    if args.batch_size < 1:
-        raise RunError(f"--batch-size must be at least 1, got {args.batch_size}")
-    if args.workers < 0:
-        raise RunError(f"--workers must be 0 (every core) or more, got {args.workers}")
-    names, predictions = parse_predictions(names, args.predictions)
+    """The parsed command line as a RunConfig (which checks itself)."""
+    names = [m.strip() for m in args.methods.split(",") if m.strip()]
+    predictions = parse_pairs("--predictions", args.predictions, "NAME=PATH")
+    if set(names) & set(predictions):
+        raise RunError(f"a method name is given twice: {', '.join(sorted(set(names) & set(predictions)))}")
     return RunConfig(
         methods=names,
         dataset=args.dataset,
@@ -238,11 +198,12 @@ def build_config(args: argparse.Namespace) -> RunConfig:
         masks_per_bucket=args.masks_per_bucket,
         size=args.size,
         seed=args.seed,
-        device=resolve_device(args.device),
-        checkpoints=parse_checkpoints(args.checkpoint, args.weights_dir),
-        protocol=protocol.as_dict(),
+        device=args.device,
+        checkpoints=parse_pairs("--checkpoint", args.checkpoint, "NAME=PATH"),
+        weights_dir=args.weights_dir,
+        protocol=MetricProtocol(args.target, args.quantize_8bit, args.color, args.protocol).as_dict(),
         lpips_weights=args.lpips_weights,
-        method_options={n: typed_options(n, o) for n, o in parse_method_options(args.option).items()},
+        method_options=parse_method_options(args.option),
         allow_untrained=args.allow_untrained,
         batch_size=args.batch_size,
         test_crop=args.test_crop,
@@ -254,55 +215,13 @@ def build_config(args: argparse.Namespace) -> RunConfig:
     )
 
 
-def choose_run_dir(args: argparse.Namespace) -> Path:
-    if args.out:
-        return Path(args.out)
-    runs = Path("runs")
-    if args.resume:
-        previous = most_recent_run(runs)
-        if previous is None:
-            raise RunError("--resume: no earlier run folder with a run.json in runs/")
-        return previous
-    return runs / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-
-
-def run(args: argparse.Namespace) -> Path:
-    config = build_config(args)
-    rank, world, local_rank = sharding.start(config.device)
-    if world > 1 and config.device == "cuda":  # one GPU per rank
-        if local_rank >= torch.cuda.device_count():
-            raise RunError(
-                f"rank {rank} needs cuda:{local_rank} but this node has {torch.cuda.device_count()} GPUs; "
-                "start at most that many processes per node"
-            )
-        config.device = f"cuda:{local_rank}"
-    run_dir = choose_run_dir(args)
-    new_folder = not run_dir.exists()
-    # rank 0 holds the run folder for its torchrun launch; the other ranks write rank files only
-    lock = lock_run_folder(run_dir) if rank == 0 else None
-    try:
-        how = Invocation(
-            command=" ".join(["python -m bench.run", *args.argv]),
-            every_method=args.methods == "all",
-            progress=not args.no_progress,
-            report=args.report,
-            rank=rank,
-            world=world,
-        )
-        return evaluate(config, run_dir, how)
-    finally:
-        if lock is not None:
-            lock.close()
-        if new_folder and rank == 0 and [p.name for p in run_dir.iterdir()] == [LOCK_FILE]:
-            shutil.rmtree(run_dir)  # refused before anything was written: leave no empty folder
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)
+    command = " ".join(["python -m bench.run", *(sys.argv[1:] if argv is None else argv)])
     try:
-        run(args)
-        sharding.stop()
+        config = build_config(args)
+        progress, report = not args.no_progress, args.report
+        evaluate(config, args.out, resume=args.resume, report=report, progress=progress, command=command)
     except BadInput as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -11,17 +11,12 @@ Checkpoints (written atomically to <out>/checkpoint.pt) plug into
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
-from pathlib import Path
-
-import torch.distributed as dist
 
 from bench.core.errors import EXIT_BAD_INPUT, BadInput
 from bench.training.config import METHOD_DEFAULTS, PROFILES, TrainConfig
+from bench.training.entry import RanksDiverged, fit
 from bench.training.losses import OBJECTIVES, VGG16_FILE
-from bench.training.trainer import Trainer
 
 
 def betas(text: str) -> tuple[float, float]:
@@ -55,17 +50,34 @@ def parse_args(argv: list[str] | None, description: str = __doc__) -> tuple[Trai
         help="recompute (D(fake) after D's step) | legacy (the release on torch ≤ 1.4)",
     )
     parser.add_argument(
-        "--no-adv", action="store_true", help="drop the adversarial term (Table 2 'w/o L_adv')"
+        "--no-adv",
+        action="store_const",
+        const=True,
+        default=None,
+        help="drop the adversarial term (Table 2 'w/o L_adv'; the cpu profile's default)",
     )
     parser.add_argument("--profile", default="mini", choices=sorted(PROFILES))
-    parser.add_argument("--dataset", default="demo", help="demo | folder:PATH | paris | places")
+    parser.add_argument(
+        "--dataset", default=None, help="demo | folder:PATH | paris | places (default: the profile's)"
+    )
     parser.add_argument("--data-root", default=None)
     parser.add_argument(
         "--mask-folder", default=None, help="NVIDIA-layout training masks mixed with random-shape masks"
     )
     parser.add_argument("--mask-folder-fraction", type=float, default=0.4)
     parser.add_argument("--batch-size", type=int, default=None, help="global batch, split across ranks")
-    for name in ("size", "resize_short", "epochs", "steps", "finetune_steps", "checkpoint_every"):
+    parser.add_argument(
+        "--crop-scale-max", type=float, default=None, help="multi-scale crops up to size·this"
+    )
+    parser.add_argument("--free-form-fraction", type=float, default=None, help="share of free-form masks")
+    parser.add_argument(
+        "--data-reading", default=None, help="crop | squash (default: crop; pconv community: squash)"
+    )
+    parser.add_argument("--perceptual", default=None, help="vgg16 | none (default: the profile's)")
+    parser.add_argument("--lr-schedule", default=None, help="constant | cosine (default: the profile's)")
+    parser.add_argument("--val-dataset", default=None, help="held-out photos scored during training")
+    names = ("size", "resize_short", "epochs", "steps", "finetune_steps", "checkpoint_every")
+    for name in (*names, "warmup_steps", "val_every"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=0)
@@ -97,28 +109,19 @@ def parse_args(argv: list[str] | None, description: str = __doc__) -> tuple[Trai
 
 
 def main(argv: list[str] | None = None) -> int:
-    config, args = parse_args(argv, __doc__)
     try:
-        trainer = Trainer(config)
-        summary = trainer.run(resume=args.resume, stop_after=args.stop_after, progress=not args.no_progress)
-    except (BadInput, ValueError) as error:  # ValueError: TrainConfig.resolve's refusals
+        config, args = parse_args(argv, __doc__)
+        fit(config, resume=args.resume, stop_after=args.stop_after, progress=not args.no_progress)
+    except BadInput as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as error:  # a full disk, a folder made read-only meanwhile, …
         where = f" ({error.filename})" if error.filename else ""
         print(f"error: {error.strerror or error}{where}; the last checkpoint is kept", file=sys.stderr)
         return EXIT_BAD_INPUT
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
-    if summary.get("ranks_in_sync") is False:
-        print(f"error: ranks diverged: {summary['rank_checksums']}", file=sys.stderr)
+    except RanksDiverged as error:
+        print(f"error: {error}", file=sys.stderr)
         return 1
-    if int(os.environ.get("RANK", "0")) == 0:
-        (Path(config.out) / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        print(f"checkpoint: {summary['checkpoint']} (step {summary['step']} of {summary['total_steps']})")
-        if summary["deviations"]:
-            print("deviations: " + "; ".join(summary["deviations"]))
     return 0
 
 

@@ -1,5 +1,11 @@
 """Inpainting methods behind one interface; see `methods.base.Method`."""
 
+if __name__ != "bench.methods":  # imported under the folder's name: every file would load twice
+    raise ImportError(
+        "import bench.methods, not methods: the folder methods/ is installed as bench.methods "
+        "(pip install -e . in the checkout)"
+    )
+
 from bench.core.errors import MethodError
 from bench.methods import ca, gl, lbam, opencv_fill, patchmatch, pconv  # noqa: F401  (registers the methods)
 from bench.methods.base import Method, check_inputs, composite

@@ -8,6 +8,7 @@ source and the path to put it at. Where a hash is known, a file that does not ma
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,10 @@ GL_SOURCE = (
 )
 CA_SOURCE = "Google Drive folder linked from the README of JiahuiYu/generative_inpainting, tag v1.0.0"
 CA_FILES = ("snap-0.index", "snap-0.data-00000-of-00001")
+PACKAGE_DIR = Path(__file__).resolve().parent  # where the files of shipped entries live
+SHIPPED_DIR = PACKAGE_DIR / "weights"  # weights this suite trained, shipped in the package
+SHIPPED_CATALOGUE = "catalogue.json"  # their entries (written by python -m bench.weights export)
+SHIPPED_LICENCE = "MIT (this repository); trained on the corpus of python -m bench.corpus fetch"
 
 
 class ReleasedWeightsError(MethodError):
@@ -38,6 +43,8 @@ class ReleasedWeights:
     md5: str | None = None
     sha1: str | None = None
     files: tuple[str, ...] = ()  # a folder entry (TensorFlow checkpoints): the files it must hold
+    sha256: str | None = None
+    shipped: bool = False  # the file ships inside this package: `filename` is relative to PACKAGE_DIR
 
 
 CATALOGUE: tuple[ReleasedWeights, ...] = (
@@ -114,6 +121,33 @@ CATALOGUE: tuple[ReleasedWeights, ...] = (
 )
 
 
+def shipped_entries(path: Path = SHIPPED_DIR / SHIPPED_CATALOGUE) -> tuple[ReleasedWeights, ...]:
+    """The weights this suite trained and ships (methods/weights/catalogue.json), as entries."""
+    if not path.is_file():
+        return ()
+    return tuple(
+        ReleasedWeights(
+            e["method"],
+            e["name"],
+            e["filename"],
+            f"trained by this suite: {e['training_command']}",
+            e["licence"],
+            e["description"],
+            sha256=e["sha256"],
+            shipped=True,
+        )
+        for e in json.loads(path.read_text())
+    )
+
+
+CATALOGUE = CATALOGUE + shipped_entries()
+
+
+def shipped_default(method: str) -> ReleasedWeights | None:
+    """The weights `method` runs with when no checkpoint is given: the suite's CPU-scale ones."""
+    return next((e for e in entries(method) if e.shipped and e.name == "cpu"), None)
+
+
 def entries(method: str) -> list[ReleasedWeights]:
     return [entry for entry in CATALOGUE if entry.method == method]
 
@@ -130,7 +164,7 @@ def default_weights_dir() -> Path:
 
 
 def check_hashes(entry: ReleasedWeights, path: Path) -> None:
-    for algorithm, expected in (("md5", entry.md5), ("sha1", entry.sha1)):
+    for algorithm, expected in (("md5", entry.md5), ("sha1", entry.sha1), ("sha256", entry.sha256)):
         if expected and (found := file_digest(path, algorithm)) != expected:
             raise ReleasedWeightsError(
                 f"{entry.method}={entry.name}: {path} has {algorithm} {found}, but the released "
@@ -141,9 +175,16 @@ def check_hashes(entry: ReleasedWeights, path: Path) -> None:
 def locate(entry: ReleasedWeights, weights_dir: str | Path | None = None) -> Path:
     """The entry's file (or folder) in the weights folder, checked against its known hashes."""
     folder = Path(weights_dir) if weights_dir is not None else default_weights_dir()
+    if entry.shipped:
+        folder = PACKAGE_DIR
     path = folder / entry.filename
     needed = [path / f for f in entry.files] if entry.files else [path]
     missing = [p for p in needed if not p.is_file()]
+    if missing and entry.shipped:
+        raise ReleasedWeightsError(
+            f"{entry.method}={entry.name}: {missing[0]} ships with this package but is missing; "
+            "reinstall inpaint-bench"
+        )
     if missing:
         what = f"a folder holding {' + '.join(entry.files)}" if entry.files else "the file"
         raise ReleasedWeightsError(

@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from test_tf_bundle import official_variables, random_tensors
 
 from bench import methods
 from bench.methods.ca.network import tf_names
@@ -15,7 +16,6 @@ from bench.methods.ca.ops import (
 )
 from bench.methods.checkpoints import CheckpointError
 from bench.methods.tf_bundle import write_bundle
-from tests.test_tf_bundle import official_variables, random_tensors
 
 
 @pytest.mark.parametrize(
@@ -239,7 +239,7 @@ def test_batches_use_each_images_own_mask_and_sizes_must_divide_by_8():
 
 def test_network_equals_the_same_maths_in_tensorflow_ops():
     pytest.importorskip("tensorflow", reason="the optional [tf] extra is not installed")
-    from tests.ca_tf_reference import inpaint_net
+    from ca_tf_reference import inpaint_net
 
     torch.manual_seed(0)
     method = methods.create("ca")

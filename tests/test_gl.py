@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch7_writer import TorchObject, torch7_model, write_t7
 
 from bench import methods
 from bench.core.files import sha256_path
 from bench.methods import gl, released
-from tests.torch7_writer import TorchObject, torch7_model, write_t7
 
 # Python indices of the modules that the released completionnet_places2.t7 stores as
 # nn.SpatialDilatedConvolution although their dilation is 1 (a public converter's listing)
@@ -295,7 +295,7 @@ def test_unknown_postprocessing_is_refused():
 
 @pytest.mark.skipif(not REAL_FILE.is_file(), reason=f"needs the released {REAL_FILE} (see docs/gl.md)")
 def test_the_released_places2_file_loads_and_fills_a_photo():
-    from tests.test_methods import photo_and_mask as chelsea
+    from test_methods import photo_and_mask as chelsea
 
     method = methods.create("gl", checkpoint="places2")
     assert method.options()["mean"] == pytest.approx(PLACES2_MEAN, abs=1e-3)

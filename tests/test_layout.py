@@ -5,8 +5,10 @@ from __future__ import annotations
 import ast
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -104,3 +106,117 @@ def test_bench_report_imports_neither_torch_nor_cv2_nor_the_methods(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
     assert report.is_file()
+
+
+# folder of the checkout → the package it is installed as (setup.py)
+PARTS = {
+    "bench": "bench",
+    "methods": "bench.methods",
+    "datasets": "bench.datasets",
+    "reports": "bench.reports",
+}
+
+
+def module_names() -> list[str]:
+    """Every module of the installed package, named from the checkout's files."""
+    names = []
+    for folder, package in PARTS.items():
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            parts = path.relative_to(ROOT / folder).with_suffix("").parts
+            names.append(".".join([package, *(parts[:-1] if parts[-1] == "__init__" else parts)]))
+    return names
+
+
+DUPLICATES = (  # every module imported, then the files of the project's modules loaded more than once
+    "import collections, importlib, sys\n"
+    "for name in sys.argv[1:]:\n    importlib.import_module(name)\n"
+    "ours = [getattr(m, '__file__', None) for n, m in list(sys.modules.items())\n"
+    "        if n.split('.')[0] in ('bench', 'methods', 'datasets', 'reports', 'tests')]\n"
+    "print(sorted(f for f, n in collections.Counter(ours).items() if f and n > 1))\n"
+)
+
+
+@pytest.mark.parametrize("where", ["repository root", "elsewhere"])
+def test_no_file_is_loaded_twice_from_any_folder(where, tmp_path):
+    folder = ROOT if where == "repository root" else tmp_path
+    result = run_python(["-c", DUPLICATES, *module_names()], folder)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_no_file_is_loaded_twice_under_pytest():
+    for name in module_names():
+        importlib.import_module(name)
+    files = [getattr(module, "__file__", None) for module in list(sys.modules.values())]
+    ours = [Path(f).resolve() for f in files if f and not Path(f).resolve().is_relative_to(sys.prefix)]
+    ours = [f for f in ours if f.is_relative_to(ROOT)]
+    assert len(ours) == len(set(ours))
+    assert ROOT not in [Path(entry or ".").resolve() for entry in sys.path]  # no pytest pythonpath
+
+
+@pytest.mark.parametrize(
+    ("statement", "right"),
+    [
+        ("import methods.pconv", "bench.methods"),
+        ("import methods", "bench.methods"),
+        ("from reports import tables", "bench.reports"),
+    ],
+)
+def test_top_level_folders_refuse_their_folder_names(statement, right):
+    result = run_python(["-c", statement], ROOT)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1].startswith(f"ImportError: import {right}, not ")
+
+
+def test_datasets_folder_refuses_its_name_when_hugging_face_is_absent():
+    result = run_python(["-S", "-c", "import datasets"], ROOT)  # -S: no site-packages, so no HF
+    assert result.stderr.strip().splitlines()[-1].startswith("ImportError: import bench.datasets, not ")
+
+
+@pytest.mark.parametrize("name", ["bench.bench", "bench.tests", "bench.noxfile", "bench.methods.methods"])
+def test_the_checkout_root_is_no_part_of_the_package(name):
+    with pytest.raises(ModuleNotFoundError):
+        importlib.import_module(name)
+
+
+def test_tests_import_their_helpers_by_file_name():
+    """tests/ is on sys.path under pytest; `tests.x` would load a second copy of each helper."""
+    for path in sorted((ROOT / "tests").glob("*.py")):
+        assert not {"tests", "methods", "reports"} & {name.split(".")[0] for name in imported_names(path)}, (
+            path
+        )
+
+
+def imported_names(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return names
+
+
+# modules and the package data: report templates and tables, the study's pages and polygons, catalogues
+DATA_SUFFIXES = (".py", ".csv", ".j2", ".json", ".js", ".css")
+
+
+@pytest.mark.slow
+def test_the_wheel_holds_every_module_and_the_reports_data(tmp_path):
+    """Build the wheel from a copy of the checkout: a folder with .py files (or the report's
+    templates and paper tables) missing from it fails here, whatever lists the packages."""
+    source = tmp_path / "source"
+    skip = shutil.ignore_patterns(".*", "__pycache__", "*.egg-info", "build", "dist", "runs", "assets")
+    shutil.copytree(ROOT, source, ignore=skip)
+    command = ["-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), "."]
+    result = run_python(command, source)
+    assert result.returncode == 0, result.stderr
+    (wheel,) = tmp_path.glob("inpaint_bench-*.whl")
+    held = set(zipfile.ZipFile(wheel).namelist())
+    expected = {"bench/reports/templates/index.html.j2"}
+    for folder, package in PARTS.items():
+        for path in (ROOT / folder).rglob("*"):
+            if path.suffix in DATA_SUFFIXES and "__pycache__" not in path.parts:
+                expected.add("/".join([*package.split("."), *path.relative_to(ROOT / folder).parts]))
+    assert sorted(expected - held) == []
+    assert {name.split("/")[0] for name in held} == {"bench", wheel.name.split("-")[0] + "-0.1.0.dist-info"}

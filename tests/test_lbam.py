@@ -5,13 +5,13 @@ from dataclasses import asdict
 
 import pytest
 import torch
+from reference import layout_of, read_layout
 from torch import nn
 
 from bench import methods
 from bench.methods.checkpoints import OWN_FORMAT, CheckpointError
 from bench.methods.lbam import ABLATIONS, LBAMConfig, LBAMNet
 from bench.methods.lbam.layers import AttentionOptions, GaussActivation, ReverseMaskConv, update_mask
-from tests.reference import layout_of, read_layout
 
 TINY = 0.0625  # 4 channels in the first layer
 

@@ -6,12 +6,12 @@ import copy
 
 import pytest
 import torch
+from test_lbam import TINY, inputs
 from torch import nn
 
 from bench import methods
 from bench.methods.lbam import ABLATIONS, LBAMConfig, LBAMNet
 from bench.methods.lbam import fast as lbam_fast
-from tests.test_lbam import TINY, inputs
 
 
 def lively(net: LBAMNet, seed: int = 0) -> LBAMNet:

@@ -3,11 +3,11 @@ from __future__ import annotations
 import pytest
 import torch
 import torchvision
+from reference import layout_of, read_layout
 from torch import nn
 
 from bench.methods.lbam.discriminator import TwoColumnDiscriminator
 from bench.training import losses
-from tests.reference import layout_of, read_layout
 
 
 def test_discriminator_has_the_released_layout_and_count():

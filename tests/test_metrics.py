@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import to_nchw
 from scipy.ndimage import gaussian_filter1d
 from skimage.color import rgb2ycbcr
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
@@ -12,7 +13,6 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from bench.core.vocabulary import MetricProtocol
 from bench.evaluation import metrics
 from bench.evaluation.metrics import score_batch
-from tests.conftest import to_nchw
 
 
 def skimage_ssim(a: np.ndarray, b: np.ndarray) -> float:

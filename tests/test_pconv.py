@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from reference import layout_of, read_layout
 from torch import nn
 
 from bench import methods
 from bench.methods.checkpoints import CheckpointError
 from bench.methods.pconv import IMAGENET_MEAN, IMAGENET_STD, PartialConv, PConvConfig, PConvUNet
-from tests.reference import layout_of, read_layout
 
 TINY = 0.0625
 

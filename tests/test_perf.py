@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_lbam import TINY
 
 from bench import methods, perf
-from tests.test_lbam import TINY
 
 
 def test_flops_are_counted_through_the_modules_for_either_kernel_choice():

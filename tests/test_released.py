@@ -7,12 +7,12 @@ import hashlib
 
 import pytest
 import torch
+from test_gl import DILATED, PLACES2_MEAN, hand_built_network
+from torch7_writer import torch7_model, write_t7
 
 from bench import methods
 from bench.core.files import sha256_path
 from bench.methods import released
-from tests.test_gl import DILATED, PLACES2_MEAN, hand_built_network
-from tests.torch7_writer import torch7_model, write_t7
 
 
 def test_catalogue_lists_every_released_file():

@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
+from reliability_fixtures import hole_columns, mask_folder, photo_folder, write_photo
 
 from bench.core.errors import DataNotFoundError
 from bench.datasets import images as images_module
 from bench.datasets.images import ImageReadError, read_rgb, unique_ids
 from bench.datasets.masks import load_mask_folder, read_mask_file
 from bench.datasets.sources import load_test_set
-from tests.reliability_fixtures import hole_columns, mask_folder, photo_folder, write_photo
 
 
 def jpeg_bytes(seed: int = 0, size: int = 96) -> bytes:

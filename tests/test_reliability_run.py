@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import time
-from argparse import Namespace
 from dataclasses import asdict
 from pathlib import Path
 
@@ -18,16 +17,16 @@ import pandas as pd
 import pytest
 import torch
 from PIL import Image
+from reliability_fixtures import mask_folder, one_line_error, photo_folder, run_cli, write_photo
 
 from bench import report
 from bench.core import records
 from bench.core.records import completed_items, read_scores
 from bench.core.vocabulary import METRICS
+from bench.evaluation.entry import choose_run_dir
 from bench.evaluation.run_folder import RunFolderError, check_method_identity, lock_run_folder
 from bench.methods.checkpoints import OWN_FORMAT
 from bench.reports.aggregate import bucket_means
-from bench.run import choose_run_dir
-from tests.reliability_fixtures import mask_folder, one_line_error, photo_folder, run_cli, write_photo
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -166,7 +165,7 @@ def test_resume_takes_the_most_recent_run_not_the_greatest_name(tmp_path, monkey
         (folder / "run.json").write_text("{}")
         stamp = time.time() - age
         os.utime(folder / "run.json", (stamp, stamp))
-    assert choose_run_dir(Namespace(out=None, resume=True)) == Path("runs/20200101-000000")
+    assert choose_run_dir(None, resume=True) == Path("runs/20200101-000000")
 
 
 def test_scores_cut_at_any_point_are_repaired_to_whole_items(tmp_path, photos):

@@ -5,10 +5,10 @@ on 127.0.0.1; then the admin page and the results report show the votes it cast.
 from __future__ import annotations
 
 import pytest
+from study_fixtures import Server, make_study, saved_run
+from test_browser import browser  # noqa: F401  (the shared headless Chromium fixture)
 
 from bench.study.__main__ import main as study_main
-from tests.study_fixtures import Server, make_study, saved_run
-from tests.test_browser import browser  # noqa: F401  (the shared headless Chromium fixture)
 
 pytestmark = pytest.mark.browser
 TRIALS = 3

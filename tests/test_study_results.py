@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
+from study_fixtures import METHODS, make_study, saved_run
 
 from bench.reports.render import render_report
 from bench.study import db
@@ -21,7 +22,6 @@ from bench.study.__main__ import main as study_main
 from bench.study.create import FIXED_FILE_TIME
 from bench.study.design import load_study, voter_plan
 from bench.study.results import compute_results
-from tests.study_fixtures import METHODS, make_study, saved_run
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -14,10 +14,10 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from study_fixtures import METHODS, Server, Voter, make_study, saved_run
 
 from bench.core.files import safe_name
 from bench.study.design import load_study
-from tests.study_fixtures import METHODS, Server, Voter, make_study, saved_run
 
 
 @pytest.fixture

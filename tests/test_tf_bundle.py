@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from reference import REFERENCE
 
 from bench.methods.tf_bundle import Bundle, BundleError, crc32c, masked_crc32c, write_bundle
-from tests.reference import REFERENCE
 
 OFFICIAL = REFERENCE / "deepfill_v1_inpaint_net_variables.tsv"
 

@@ -1,20 +1,23 @@
-"""Validation of `python -m bench.run`'s command line in one place: each bad value gets a one-line
-error naming the flag, before anything is computed or written."""
+"""Validation of a run's settings in one place (RunConfig checks itself with these): each bad value
+gets a one-line error naming the command line's flag, before anything is computed or written."""
 
 from __future__ import annotations
 
-import argparse
 import os
 import types
 import typing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.core.errors import BadInput
-from bench.core.vocabulary import method_of
-from bench.methods.base import resolve_device
+from bench.core.vocabulary import PROTOCOLS, method_of
+from bench.evaluation.pairing import PAIRINGS
 from bench.methods.registry import option_types
 
+if TYPE_CHECKING:
+    from bench.evaluation.config import RunConfig
+
+TEST_CROPS = ("centre", "release")  # datasets/release_crop.py for the second
 MIN_SIZE = 16  # the SSIM window is 11 px; free-form strokes need room to fall in every bucket
 
 
@@ -22,20 +25,39 @@ class ArgumentError(BadInput):
     """A command-line value that cannot be used; the message names the flag and the problem."""
 
 
-def check_arguments(args: argparse.Namespace) -> None:
-    if args.methods.strip(" ,") == "":
+def check_run_config(config: RunConfig) -> None:
+    """The settings of one run, checked when a RunConfig is made (from Python or the command
+    line): one-line errors naming the command line's flag."""
+    if not config.methods:
         raise ArgumentError("--methods is empty: name at least one method, or 'all'")
-    if args.size < MIN_SIZE:
-        raise ArgumentError(f"--size must be at least {MIN_SIZE} pixels, got {args.size}")
-    if args.seed < 0:
-        raise ArgumentError(f"--seed must be 0 or more, got {args.seed}")
-    if args.masks_per_bucket < 1:
-        raise ArgumentError(f"--masks-per-bucket must be at least 1, got {args.masks_per_bucket}")
-    if args.batch_size < 1:
-        raise ArgumentError(f"--batch-size must be at least 1, got {args.batch_size}")
-    resolve_device(args.device)
-    if args.report:
-        report = Path(args.report)
+    if config.size < MIN_SIZE:
+        raise ArgumentError(f"--size must be at least {MIN_SIZE} pixels, got {config.size}")
+    if config.seed < 0:
+        raise ArgumentError(f"--seed must be 0 or more, got {config.seed}")
+    for flag, value in (("--masks-per-bucket", config.masks_per_bucket), ("--batch-size", config.batch_size)):
+        if value < 1:
+            raise ArgumentError(f"{flag} must be at least 1, got {value}")
+    if config.masks_per_image < 1:
+        raise ArgumentError(f"--masks-per-image must be at least 1, got {config.masks_per_image}")
+    if config.workers < 0:
+        raise ArgumentError(f"--workers must be 0 (every core) or more, got {config.workers}")
+    for flag, value, allowed in (
+        ("--pairing", config.pairing, PAIRINGS),
+        ("--test-crop", config.test_crop, TEST_CROPS),
+        ("--target", config.protocol["target"], ("composite", "raw")),
+        ("--color", config.protocol["color"], ("rgb", "y")),
+        ("--protocol", config.protocol["name"], PROTOCOLS),
+    ):
+        if value not in allowed:
+            raise ArgumentError(f"{flag} {value!r}: use one of {', '.join(allowed)}")
+    if len(set(config.methods)) < len(config.methods):
+        raise ArgumentError(f"a method name is given twice: {', '.join(config.methods)}")
+
+
+def check_report(report: str | Path) -> None:
+    """The report's file can be written (checked before the run starts; '' for no report)."""
+    if report:
+        report = Path(report)
         if report.is_dir():
             raise ArgumentError(
                 f"--report {report} is a folder; name the HTML file, e.g. {report}/index.html"

@@ -4,10 +4,11 @@ a resumed run folder must share."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bench.core.errors import BadInput
-from bench.core.vocabulary import MetricProtocol
+from bench.core.vocabulary import MetricProtocol, method_of
 
 
 class RunError(BadInput):
@@ -24,6 +25,12 @@ SCALE_KEYS = {"pairing": "cross", "masks_per_image": 1, "save_outputs": False}
 
 @dataclass
 class RunConfig:
+    """Every setting of `python -m bench.run`, one field per option; checked when made (the
+    command line's one-line errors, BadInput). `methods`: names, NAME@LABEL instances, 'all', or
+    predictions:PATH (a folder of outputs to score); a comma-separated string is split.
+    `checkpoints`: method → file, folder or catalogue name (methods/released.py, looked up in
+    `weights_dir`), stored as the resolved path. `device`: 'auto' becomes cuda or cpu."""
+
     methods: list[str]
     dataset: str = "demo"
     data_root: str | None = None
@@ -45,3 +52,34 @@ class RunConfig:
     save_outputs: bool = False
     predictions: dict[str, str] = field(default_factory=dict)  # method name → folder of outputs
     workers: int = 0  # processes per CPU method; 0: every core for classical methods
+    weights_dir: str | None = None  # where catalogue names of `checkpoints` are looked up
+
+    def __post_init__(self) -> None:
+        from bench.evaluation.checks import check_run_config, typed_options
+        from bench.methods.base import resolve_device
+        from bench.methods.released import resolve_checkpoint
+
+        if isinstance(self.methods, str):
+            self.methods = self.methods.split(",")
+        self.methods = [name.strip() for name in self.methods if name.strip()]
+        for index, name in enumerate(self.methods):  # predictions:PATH → predictions@<folder name>
+            if name.startswith("predictions:"):
+                folder = name.removeprefix("predictions:")
+                self.methods[index] = f"predictions@{Path(folder).name or 'outputs'}"
+                self.predictions = {**self.predictions, self.methods[index]: folder}
+        self.methods += [name for name in self.predictions if name not in self.methods]
+        if isinstance(self.protocol, MetricProtocol):
+            self.protocol = self.protocol.as_dict()
+        self.protocol = MetricProtocol(**self.protocol).as_dict()
+        check_run_config(self)
+        self.device = resolve_device(self.device)
+        self.method_options = {n: typed_options(n, o) for n, o in self.method_options.items()}
+        self.checkpoints = {
+            name: str(resolve_checkpoint(method_of(name), str(entry), self.weights_dir))
+            for name, entry in self.checkpoints.items()
+        }
+
+    @property
+    def every_method(self) -> bool:
+        """methods 'all': every available method; learned ones without weights are left out."""
+        return self.methods == ["all"]

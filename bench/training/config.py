@@ -3,10 +3,21 @@ the explicit value, else the method's defaults, else the profile's, in that orde
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
+from bench.core.errors import BadInput
+from bench.datasets.training import DATA_READINGS
+from bench.methods.base import resolve_device
 from bench.training.losses import DEFAULT_VGG_INPUT, VGG_INPUTS, check_objective
+
+
+class TrainingError(BadInput, ValueError):
+    """Training cannot start or go on; the message says why and what is kept."""
+
 
 PROFILES: dict[str, dict[str, Any]] = {
     # LBAM paper Sec. 4.1 / the release: 256 crops of images resized to a 350 short side, batch 48
@@ -30,7 +41,34 @@ PROFILES: dict[str, dict[str, Any]] = {
         "checkpoint_every": 100,
         "finetune_fraction": 0.25,
     },
+    # 2-core CPU profile that learns (docs/cpu_profile.md: every choice with its measurement): the
+    # real-photo corpus of `python -m bench.corpus fetch`, multi-scale crops, random-shape and
+    # free-form masks, one cosine schedule and step budget for both methods, validation on held-out
+    # sources every val_every steps. No ImageNet VGG16 here: the objective's ℓ1 terms (+TV for
+    # PConv); LBAM without its adversarial term, so both methods get the same reconstruction-only
+    # objective and the same steps (recorded in the checkpoint's deviations).
+    "cpu": {
+        "dataset": "folder:corpus/train",
+        "size": 256,
+        "resize_short": 512,
+        "crop_scale_max": 2.0,
+        "free_form_fraction": 0.5,
+        "width": 0.25,
+        "batch_size": 8,
+        "steps": 2000,
+        "lr_g": 5e-4,
+        "lr_schedule": "cosine",
+        "warmup_steps": 50,
+        "checkpoint_every": 50,
+        "finetune_fraction": 0.0,
+        "no_adv": True,
+        "perceptual": "none",
+        "val_dataset": "folder:corpus/val",
+        "val_every": 100,
+    },
 }
+LR_SCHEDULES = ("constant", "cosine")
+PERCEPTUAL = ("vgg16", "none")
 METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
     # LBAM Sec. 4.1 and the release's train.py: G Adam 1e-4 (0.5, 0.9); D Adam 1e-5 (0.0, 0.9).
     "lbam": {
@@ -44,6 +82,29 @@ METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
     # PConv Sec. 4.1 and the community train.py: Adam lr 2e-4, default betas; stage 2 at 5e-5
     # with encoder BN frozen.
     "pconv": {"variant": "paper", "lr_g": 2e-4, "betas_g": (0.9, 0.999), "finetune_lr": 5e-5},
+}
+# Where a profile decides what is otherwise the method's (the cpu profile's one learning rate).
+PROFILE_OVERRIDES = {"cpu": {"lr_g": PROFILES["cpu"]["lr_g"]}}
+# What a variant's source does differently (the community PConv's train.py: every photo squashed
+# to 256×256, no crop or flip; batch 16 at the paper's scale); the profile's multi-scale crops do
+# not apply to a squashed photo.
+VARIANT_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
+    ("pconv", "community"): {"data_reading": "squash", "crop_scale_max": 1.0},
+}
+VARIANT_PROFILE_DEFAULTS: dict[tuple[str, str, str], dict[str, Any]] = {
+    ("pconv", "community", "paper"): {"batch_size": 16},
+}
+# Fields whose default is neither the method's nor the profile's.
+BASE_DEFAULTS: dict[str, Any] = {
+    "dataset": "demo",
+    "no_adv": False,
+    "perceptual": "vgg16",
+    "data_reading": "crop",
+    "crop_scale_max": 1.0,
+    "free_form_fraction": 0.0,
+    "lr_schedule": "constant",
+    "warmup_steps": 0,
+    "val_every": 0,
 }
 VARIANTS = {"lbam": ("official", "paper"), "pconv": ("paper", "community")}
 # What else differs per method, as data: the network options a checkpoint carries, and whether
@@ -60,13 +121,17 @@ class TrainConfig:
     ablation: str = "full"  # lbam Table 2 variants
     objective: str | None = None  # bench.training.losses.OBJECTIVES; default: <method>_<variant>
     vgg_input: str | None = None  # raw | imagenet; default: from the objective
+    perceptual: str | None = None  # vgg16 (Eqs. 15–16 on ImageNet VGG16) | none (the cpu profile's)
     d_update: str = "recompute"  # recompute | legacy (the release on torch ≤ 1.4)
-    no_adv: bool = False  # Table 2 "w/o L_adv"
+    no_adv: bool | None = None  # Table 2 "w/o L_adv" (default: the profile's, else False)
     profile: str = "mini"
-    dataset: str = "demo"
+    dataset: str | None = None  # default: the profile's, else demo
     data_root: str | None = None
     mask_folder: str | None = None
     mask_folder_fraction: float = 0.4  # paper: 12,000 of 30,000 training masks from PConv's set
+    data_reading: str | None = None  # crop | squash (datasets/training.py DATA_READINGS)
+    crop_scale_max: float | None = None  # crops of size·s, s in [1, this], resized to size (1: none)
+    free_form_fraction: float | None = None  # share of free-form (DeepFill v2) masks; the rest random-shape
     size: int | None = None
     resize_short: int | None = None
     width: float | None = None
@@ -79,6 +144,10 @@ class TrainConfig:
     lr_d: float | None = None
     betas_d: tuple[float, float] | None = None
     finetune_lr: float | None = None
+    lr_schedule: str | None = None  # constant | cosine (to 0 at the last main-stage step)
+    warmup_steps: int | None = None  # linear warm-up of lr_g from 0
+    val_dataset: str | None = None  # held-out photos scored every val_every steps (None: no validation)
+    val_every: int | None = None
     checkpoint_every: int | None = None
     seed: int = 0
     device: str = "auto"
@@ -91,15 +160,25 @@ class TrainConfig:
     rank_batch_size: int | None = None  # batch_size / world_size, recorded by split_batch
     deviations: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        """Checked when made, from Python or the command line, with the command line's messages."""
+        if self.profile not in PROFILES:
+            raise TrainingError(f"unknown profile {self.profile!r}; use one of {sorted(PROFILES)}")
+        if self.method not in METHOD_DEFAULTS:
+            raise TrainingError(f"training supports lbam and pconv, not {self.method!r}")
+        self.check_choices()
+        check_training_arguments(self)
+
     def resolve(self) -> TrainConfig:
         """Fill every unset field from the method's defaults, then the profile's; validate."""
-        if self.profile not in PROFILES:
-            raise ValueError(f"unknown profile {self.profile!r}; use one of {sorted(PROFILES)}")
-        if self.method not in METHOD_DEFAULTS:
-            raise ValueError(f"training supports lbam and pconv, not {self.method!r}")
-        defaults = {**PROFILES[self.profile], **METHOD_DEFAULTS[self.method]}
+        defaults = {**METHOD_DEFAULTS[self.method], **PROFILE_OVERRIDES.get(self.profile, {})}
+        defaults = {**PROFILES[self.profile], **defaults}
+        variant = (self.method, self.variant or defaults["variant"])
+        defaults.update(VARIANT_DEFAULTS.get(variant, {}))
+        defaults.update(VARIANT_PROFILE_DEFAULTS.get((*variant, self.profile), {}))
         if self.epochs is not None and self.steps is None:
             defaults.pop("steps", None)  # explicit epochs decide the step count
+        defaults = {**BASE_DEFAULTS, **defaults}
         for key, value in defaults.items():
             if key in self.field_names() and getattr(self, key) is None:
                 setattr(self, key, value)
@@ -111,7 +190,7 @@ class TrainConfig:
                 self.method,
                 self.variant,
                 self.ablation if "ablation" in NETWORK_OPTIONS[self.method] else "",
-                "noadv" if self.no_adv else "",
+                "noadv" if self.no_adv and ADVERSARIAL[self.method] else "",
                 self.profile,
             ]
             self.out = "runs/train/" + "-".join(p for p in parts if p)
@@ -121,23 +200,47 @@ class TrainConfig:
         variants = VARIANTS[self.method]
         if self.variant not in variants:
             listed = ", ".join(variants)
-            raise ValueError(f"unknown {self.method} variant {self.variant!r}; use one of {listed}")
-        if self.objective is not None:
-            check_objective(self.objective)
-            if not self.objective.startswith(self.method + "_"):
-                raise ValueError(f"objective {self.objective} is not an objective of {self.method}")
-        if self.vgg_input is not None and self.vgg_input not in VGG_INPUTS:
-            raise ValueError(f"unknown VGG input {self.vgg_input!r}; use one of {', '.join(VGG_INPUTS)}")
-        if self.d_update not in D_UPDATES:
-            raise ValueError(f"unknown D update {self.d_update!r}; use one of {', '.join(D_UPDATES)}")
+            raise TrainingError(f"unknown {self.method} variant {self.variant!r}; use one of {listed}")
+        self.check_choices()
+        if self.perceptual not in PERCEPTUAL:
+            listed = ", ".join(PERCEPTUAL)
+            raise TrainingError(f"unknown --perceptual {self.perceptual!r}; use one of {listed}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise TrainingError(
+                f"unknown --lr-schedule {self.lr_schedule!r}; use one of {', '.join(LR_SCHEDULES)}"
+            )
+        if self.data_reading not in DATA_READINGS:
+            raise TrainingError(
+                f"unknown --data-reading {self.data_reading!r}; use one of {', '.join(DATA_READINGS)}"
+            )
+        if self.data_reading == "squash" and self.crop_scale_max != 1:
+            raise TrainingError("--data-reading squash takes the whole photo: --crop-scale-max must be 1")
+        if self.crop_scale_max < 1 or not 0 <= self.free_form_fraction <= 1:
+            raise TrainingError("--crop-scale-max must be at least 1 and --free-form-fraction in [0, 1]")
+        if self.val_dataset and self.val_every < 1:
+            raise TrainingError(f"--val-every must be at least 1 with --val-dataset, not {self.val_every}")
         if not self.batch_size or self.batch_size < 1:
-            raise ValueError(f"--batch-size must be at least 1, not {self.batch_size}")
+            raise TrainingError(f"--batch-size must be at least 1, not {self.batch_size}")
+
+    def check_choices(self) -> None:
+        """Objective, VGG input and D update: checkable before the defaults are filled in."""
+        if self.objective is not None:
+            try:
+                check_objective(self.objective)
+            except ValueError as error:
+                raise TrainingError(str(error)) from None
+            if not self.objective.startswith(self.method + "_"):
+                raise TrainingError(f"objective {self.objective} is not an objective of {self.method}")
+        if self.vgg_input is not None and self.vgg_input not in VGG_INPUTS:
+            raise TrainingError(f"unknown VGG input {self.vgg_input!r}; use one of {', '.join(VGG_INPUTS)}")
+        if self.d_update not in D_UPDATES:
+            raise TrainingError(f"unknown D update {self.d_update!r}; use one of {', '.join(D_UPDATES)}")
 
     def resolve_steps(self, images: int) -> None:
         """Steps from epochs (global batch) when not given, then PConv's stage 2 length."""
         if self.steps is None:
             if not self.epochs:
-                raise ValueError("give --steps or --epochs")
+                raise TrainingError("give --steps or --epochs")
             self.steps = -(-self.epochs * images // self.batch_size)
         if self.finetune_steps is None:
             self.finetune_steps = int(self.steps * PROFILES[self.profile]["finetune_fraction"])
@@ -145,12 +248,22 @@ class TrainConfig:
     def split_batch(self, world: int) -> int:
         """The global --batch-size split across `world` ranks (the paper's 48 = 4 GPUs × 12)."""
         if self.batch_size % world:
-            raise ValueError(
+            raise TrainingError(
                 f"--batch-size {self.batch_size} is the global batch and must be divisible by the "
                 f"{world} ranks"
             )
         self.world_size, self.rank_batch_size = world, self.batch_size // world
         return self.rank_batch_size
+
+    def lr_factor(self, step: int) -> float:
+        """lr_g's multiplier at generator step `step` (0-based) of the main stage: a linear warm-up
+        over warmup_steps, then constant or a cosine decay to 0 at the stage's end."""
+        if step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        if self.lr_schedule == "constant":
+            return 1.0
+        progress = (step - self.warmup_steps) / max(1, self.steps - self.warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
     @property
     def adversarial(self) -> bool:
@@ -162,3 +275,32 @@ class TrainConfig:
     @classmethod
     def field_names(cls) -> list[str]:
         return [f.name for f in fields(cls)]
+
+
+def check_training_arguments(config: TrainConfig) -> None:
+    """One-line errors for values that cannot work, before anything is built or written."""
+    for name in (
+        "size",
+        "resize_short",
+        "batch_size",
+        "epochs",
+        "steps",
+        "checkpoint_every",
+        "seed",
+        "workers",
+        "warmup_steps",
+        "val_every",
+    ):
+        if getattr(config, name) is not None and getattr(config, name) < 0:  # None: resolved later
+            raise TrainingError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(config, name)}")
+    for name in ("lr_g", "lr_d", "finetune_lr", "width"):
+        if getattr(config, name) is not None and not getattr(config, name) >= 0:  # also refuses NaN
+            raise TrainingError(f"--{name.replace('_', '-')} must be positive, got {getattr(config, name)}")
+    resolve_device(config.device)
+    out = Path(config.out) if config.out else None
+    if out is not None and out.exists() and not out.is_dir():
+        raise TrainingError(f"--out {out} is a file, not a folder")
+    if out is not None:
+        existing = next(p for p in [out, *out.absolute().parents] if p.exists())
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise TrainingError(f"--out {out}: cannot write in {existing} (read-only)")
