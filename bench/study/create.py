@@ -49,8 +49,9 @@ def read_run_config(run: Path) -> Any:
     stored = read_stored_run(run)
     if stored is None:
         raise StudyError(f"{run} is not a run folder (no run.json)")
-    known = {f.name for f in dataclasses.fields(RunConfig)}
-    config = RunConfig(**{k: v for k, v in stored["config"].items() if k in known})
+    # only the data, masks and pairing are needed: no weights or devices of the machine that ran it
+    known = {f.name for f in dataclasses.fields(RunConfig)} - {"checkpoints", "predictions", "weights_dir"}
+    config = RunConfig(**{**{k: v for k, v in stored["config"].items() if k in known}, "device": "cpu"})
     if not config.save_outputs:
         raise StudyError(f"{run} was run without --save-outputs; run it again with --save-outputs")
     return config

@@ -45,9 +45,10 @@ class RemovalConfig:
     size: int = 256
     seed: int = 0
     device: str = "cpu"
-    checkpoints: dict[str, str] = field(default_factory=dict)
+    checkpoints: dict[str, str] = field(default_factory=dict)  # resolved by RunConfig
     method_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     allow_untrained: bool = False
+    weights_dir: str | None = None
 
 
 def check_polygon(where: str, polygon: Any) -> list[tuple[float, float]]:
@@ -197,6 +198,7 @@ def run_removal(config: RemovalConfig) -> Path:
         checkpoints=config.checkpoints,
         method_options=config.method_options,
         allow_untrained=config.allow_untrained,
+        weights_dir=config.weights_dir,
     )
     created = create_methods(run_config, every_method=False)
     config.out.mkdir(parents=True, exist_ok=True)
@@ -234,9 +236,7 @@ def add_removal(commands) -> None:
 
 
 def removal(args: argparse.Namespace) -> int:
-    from bench.evaluation.checks import typed_options
-    from bench.methods.base import resolve_device
-    from bench.run import parse_checkpoints, parse_method_options
+    from bench.run import parse_method_options, parse_pairs
 
     config = RemovalConfig(
         methods=[m.strip() for m in args.methods.split(",") if m.strip()],
@@ -246,10 +246,11 @@ def removal(args: argparse.Namespace) -> int:
         shapes=SHAPES if args.mask_shape == "both" else (args.mask_shape,),
         size=args.size,
         seed=args.seed,
-        device=resolve_device(args.device),
-        checkpoints=parse_checkpoints(args.checkpoint, args.weights_dir),
-        method_options={n: typed_options(n, o) for n, o in parse_method_options(args.option).items()},
+        device=args.device,
+        checkpoints=parse_pairs("--checkpoint", args.checkpoint, "NAME=PATH"),
+        method_options=parse_method_options(args.option),
         allow_untrained=args.allow_untrained,
+        weights_dir=args.weights_dir,
     )
     print(f"report: {run_removal(config)}")
     return 0
