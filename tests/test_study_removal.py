@@ -3,12 +3,14 @@ crop, the command on the shipped demo objects, and refused mask files."""
 
 from __future__ import annotations
 
+import html
 import json
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from bench.core.vocabulary import CPU_SCALE_LABEL
 from bench.datasets import images
 from bench.study.__main__ import main as study_main
 from bench.study.removal import cropped_mask, default_masks, object_mask, read_object_masks
@@ -66,10 +68,14 @@ def test_shipped_polygons_are_read_and_a_single_shape_can_be_asked(tmp_path):
     masks = read_object_masks(default_masks())
     assert set(masks) == {"astronaut", "rocket", "coffee"}
     out = tmp_path / "bbox"
-    arguments = ["removal", "--methods", "telea", "--size", "64", "--mask-shape", "bbox", "--out", str(out)]
-    assert study_main(arguments) == 0
+    arguments = ["removal", "--methods", "telea,pconv", "--size", "128", "--mask-shape", "bbox"]
+    assert study_main([*arguments, "--out", str(out)]) == 0
     record = json.loads((out / "removal.json").read_text())
     assert {s["shape"] for p in record["photos"] for s in p["shapes"]} == {"bbox"}
+    # a learned method without --checkpoint fills with the shipped CPU-scale weights, and says so
+    assert record["weights"] == {"pconv": f"pconv_cpu.pth ({CPU_SCALE_LABEL})"}
+    page = html.unescape((out / "report.html").read_text())
+    assert f"pconv – pconv_cpu.pth ({CPU_SCALE_LABEL})" in page
 
 
 @pytest.mark.parametrize(

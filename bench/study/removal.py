@@ -183,6 +183,27 @@ def fill_photo(config: RemovalConfig, created: list, image_id: str, photo: np.nd
     return {"image_id": image_id, "objects": sorted(objects), "shapes": shapes}
 
 
+def weights_used(created: list, checkpoints: dict[str, str]) -> dict[str, str]:
+    """Learned method → the weights file it filled with (the shipped CPU-scale ones when no
+    --checkpoint was given), or a note that its weights are random."""
+    from bench.core.vocabulary import CPU_SCALE_LABEL, method_of
+    from bench.methods import released
+
+    used = {}
+    for method in [m for m in created if m.learned]:
+        path = checkpoints.get(method.name)
+        if not path or not method.trained:
+            used[method.name] = "untrained (random weights)"
+            continue
+        shipped = released.shipped_default(method_of(method.name))
+        ours = (
+            shipped is not None
+            and Path(path).resolve() == (released.PACKAGE_DIR / shipped.filename).resolve()
+        )
+        used[method.name] = f"{Path(path).name} ({CPU_SCALE_LABEL})" if ours else Path(path).name
+    return used
+
+
 def run_removal(config: RemovalConfig) -> Path:
     """Fill every paired photo's objects with every method; returns the report's path."""
     from bench.evaluation.config import RunConfig
@@ -211,6 +232,7 @@ def run_removal(config: RemovalConfig) -> Path:
         "seed": config.seed,
         "shapes": list(config.shapes),
         "methods": {m.name: m.options() for m in created},
+        "weights": weights_used(created, run_config.checkpoints),
         "ground_truth": "none: a removed object has no ground truth, so nothing is scored",
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "photos": [fill_photo(config, created, i, photos[i], masks[i]["objects"]) for i in sorted(photos)],
