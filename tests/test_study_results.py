@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -64,6 +65,17 @@ def test_create_refuses_what_it_cannot_use(run, tmp_path, capsys):
     assert study_main([*arguments, "--methods", "telea,ns", "--images", "99"]) == 2
     assert "asked for 99" in capsys.readouterr().err
     assert study_main(["create", str(tmp_path), "--out", str(tmp_path / "s"), "--methods", "telea,ns"]) == 2
+
+
+def test_create_needs_only_the_runs_data_not_its_machine(run, tmp_path):
+    """A run made elsewhere (on a GPU, with weights in another folder) still gives a study here."""
+    moved = tmp_path / "run"
+    shutil.copytree(run, moved)
+    record = json.loads((moved / "run.json").read_text())
+    record["config"].update(device="cuda:7", checkpoints={"lbam": "/elsewhere/lbam.pth"}, weights_dir="/gone")
+    (moved / "run.json").write_text(json.dumps(record))
+    study = load_study(make_study(moved, tmp_path / "study", images=2))
+    assert len(study.trials) == 2
 
 
 def cast_votes(study_dir: Path, voters: int, prefer: str) -> None:
