@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.core.errors import EXIT_BAD_INPUT, BadInput
+from bench.core.errors import EXIT_BAD_INPUT, BadInput, error_line
 from bench.datasets.corpus import SOURCES_FILE, fetch, load_sources
 
 DEFAULT_OUT = "corpus"
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = fetch(Path(args.out), Path(args.cache).expanduser(), load_sources(Path(args.sources)))
     except BadInput as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(error_line(error), file=sys.stderr)
         return EXIT_BAD_INPUT
     counts = {split: sum(e["split"] == split for e in report.kept) for split in ("train", "val", "test")}
     print(f"corpus {args.out}: " + ", ".join(f"{n} {split}" for split, n in counts.items()))

@@ -24,7 +24,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench import methods
-from bench.core.errors import EXIT_BAD_INPUT, BadInput
+from bench.core.errors import EXIT_BAD_INPUT, BadInput, error_line
 from bench.core.records import package_versions
 from bench.evaluation import metrics, perf_scale
 from bench.perf_device import (
@@ -311,10 +311,23 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(parser)
     try:
         options = perf_options(parser.parse_args(argv))
+        results = measure(torch.device(options.device), options.skip, options.repeats, options)
+        Path(options.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(options.out).write_text(json.dumps(results, indent=2) + "\n")
     except BadInput as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(error_line(error), file=sys.stderr)
         return EXIT_BAD_INPUT
-    device = torch.device(options.device)
+    except OSError as error:
+        print(f"error: cannot write {options.out}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"written: {options.out}")
+    return 0
+
+
+def measure(
+    device: torch.device, skip: frozenset[str], repeats: int, options: PerfOptions | None = None
+) -> dict[str, Any]:
+    options = options or PerfOptions(str(device), repeats, skip, "")
     results: dict[str, Any] = {
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
@@ -322,25 +335,23 @@ def main(argv: list[str] | None = None) -> int:
         "versions": package_versions(),
         "options": {"amp": options.amp, "channels_last": options.channels_last, "compile": options.compile},
     }
-    reference = results["reference"] = reference_rates(device, options.repeats)
+    reference = results["reference"] = reference_rates(device, repeats)
     print(
         f"reference: {reference['matmul_gflops']:.1f} GFLOP/s matmul, "
         f"{reference['copy_gbs']:.1f} GB/s copy ({device}, {results['threads']} threads)"
     )
     parts: dict[str, Callable[[], dict[str, Any]]] = {
         "learned": lambda: learned_part(device, reference["matmul_gflops"], options),
-        "training": lambda: training_part(device, reference["matmul_gflops"], options.repeats),
-        "classical": lambda: classical_part(device, options.repeats),
-        "metrics": lambda: metrics_part(device, options.repeats),
+        "training": lambda: training_part(device, reference["matmul_gflops"], repeats),
+        "classical": lambda: classical_part(device, repeats),
+        "metrics": lambda: metrics_part(device, repeats),
         "scaling": scaling_part,
         "e2e": end_to_end_part,
     }
     for name, part in parts.items():
-        if name not in options.skip:
+        if name not in skip:
             results.update(part())
-    Path(options.out).write_text(json.dumps(results, indent=2) + "\n")
-    print(f"written: {options.out}")
-    return 0
+    return results
 
 
 if __name__ == "__main__":

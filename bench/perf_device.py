@@ -10,11 +10,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from bench.core.errors import BadInput
+from bench.core.files import unwritable
 from bench.methods.base import resolve_device
 
 PARTS = ("learned", "training", "classical", "metrics", "scaling", "e2e")
@@ -51,7 +53,13 @@ def perf_options(args: argparse.Namespace) -> PerfOptions:
     skip = frozenset(filter(None, (part.strip() for part in args.skip.split(","))))
     unknown = sorted(skip - set(PARTS))
     if unknown:
-        raise BadInput(f"--skip: unknown part(s) {', '.join(unknown)}; the parts are {', '.join(PARTS)}")
+        raise BadInput(f"--skip {','.join(unknown)}: no such part; the parts are {','.join(PARTS)}")
+    out = Path(args.out)
+    if out.is_dir():
+        raise BadInput(f"--out {out} is a folder; name the JSON file to write")
+    blocked = unwritable(out.absolute().parent)
+    if blocked is not None:
+        raise BadInput(f"--out {out}: cannot write in {blocked}")
     device = resolve_device(args.device)  # MethodError (a BadInput) for a device that is not there
     return PerfOptions(device, args.repeats, skip, args.out, args.amp, args.channels_last, args.compile)
 

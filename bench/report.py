@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.core.errors import EXIT_BAD_INPUT
+from bench.core.errors import EXIT_BAD_INPUT, BadInput, error_line
 from bench.reports.render import render_report
 
 
@@ -21,7 +21,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     try:
         print(f"report: {render_report(args.run_dir, args.out)}")
-    except (ValueError, KeyError) as error:  # a damaged run.json (json's errors are ValueErrors)
+    except BadInput as error:  # a damaged run.json; a report that would harm files it did not write
+        print(error_line(error), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (ValueError, KeyError) as error:  # a field the report needs and run.json lacks
         print(f"error: {args.run_dir / 'run.json'} is damaged or incomplete ({error!r})", file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as error:

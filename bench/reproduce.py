@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import run as bench_run
-from bench.core.errors import EXIT_BAD_INPUT, BadInput
+from bench.core.errors import EXIT_BAD_INPUT, BadInput, error_line
 from bench.evaluation.entry import evaluate
 from bench.methods.lbam import ABLATIONS
 from bench.training.config import TrainConfig
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             command=command,
         )
     except (MissingCheckpoint, BadInput) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(error_line(error), file=sys.stderr)
         return EXIT_BAD_INPUT
     return 0
 

@@ -12,9 +12,10 @@ import sys
 from typing import Any
 
 from bench import methods
-from bench.core.errors import EXIT_BAD_INPUT, BadInput
+from bench.core.errors import EXIT_BAD_INPUT, BadInput, error_line
 from bench.core.vocabulary import PROTOCOLS, MetricProtocol
 from bench.datasets.masks import GENERATORS
+from bench.evaluation.checks import check_pairing_options
 from bench.evaluation.config import RunConfig, RunError
 from bench.evaluation.entry import evaluate
 from bench.evaluation.pairing import PAIRINGS
@@ -45,8 +46,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--masks-per-bucket",
         type=int,
-        default=2,
-        help="masks in each hole-ratio bucket (paired with the images as --pairing says)",
+        default=None,
+        help="masks in each hole-ratio bucket (default 2; paired with the images as --pairing says; "
+        "by-name takes every mask of the folder)",
     )
     parser.add_argument(
         "--checkpoint",
@@ -141,7 +143,10 @@ def add_scale_arguments(parser: argparse.ArgumentParser) -> None:
         "--masks folder:PATH)",
     )
     parser.add_argument(
-        "--masks-per-image", type=int, default=1, help="per-image pairing: masks of each bucket per image"
+        "--masks-per-image",
+        type=int,
+        default=None,
+        help="per-image pairing: masks of each bucket per image (default 1)",
     )
     parser.add_argument(
         "--save-outputs",
@@ -192,6 +197,7 @@ def parse_method_options(items: list[str]) -> dict[str, dict[str, Any]]:
 
 def build_config(args: argparse.Namespace) -> RunConfig:
     """The parsed command line as a RunConfig (which checks itself)."""
+    check_pairing_options(args)
     names = [m.strip() for m in args.methods.split(",") if m.strip()]
     predictions = parse_pairs("--predictions", args.predictions, "NAME=PATH")
     if set(names) & set(predictions):
@@ -236,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         if timing is not None:
             timing.print()
     except BadInput as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(error_line(error), file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as error:  # a full disk, a folder made read-only meanwhile, …
         where = f" ({error.filename})" if error.filename else ""

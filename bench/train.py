@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench.core.errors import EXIT_BAD_INPUT, BadInput
+from bench.core.errors import EXIT_BAD_INPUT, BadInput, error_line
 from bench.training.config import METHOD_DEFAULTS, PROFILES, TrainConfig
 from bench.training.entry import RanksDiverged, fit
 from bench.training.losses import OBJECTIVES, VGG16_FILE
@@ -113,14 +113,14 @@ def main(argv: list[str] | None = None) -> int:
         config, args = parse_args(argv, __doc__)
         fit(config, resume=args.resume, stop_after=args.stop_after, progress=not args.no_progress)
     except BadInput as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(error_line(error), file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as error:  # a full disk, a folder made read-only meanwhile, …
         where = f" ({error.filename})" if error.filename else ""
         print(f"error: {error.strerror or error}{where}; the last checkpoint is kept", file=sys.stderr)
         return EXIT_BAD_INPUT
     except RanksDiverged as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(error_line(error), file=sys.stderr)
         return 1
     return 0
 

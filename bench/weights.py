@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.core.errors import EXIT_BAD_INPUT, BadInput
+from bench.core.errors import EXIT_BAD_INPUT, BadInput, error_line
 from bench.methods import released
 
 
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
 
         entry = export_weights(Path(args.run), args.name, Path(args.out), args.commit, args.trained_on)
     except BadInput as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(error_line(error), file=sys.stderr)
         return EXIT_BAD_INPUT
     print(
         f"{entry['method']}={entry['name']}: {entry['filename']} ({entry['bytes'] / 2**20:.1f} MiB, "

@@ -17,6 +17,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
+from bench.core.errors import BadInput
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 # Larger images are refused before decoding: 40 Mpx is ≈ 480 MB as float32 RGB.
 MAX_PIXELS = 40_000_000
@@ -24,6 +26,10 @@ MAX_PIXELS = 40_000_000
 
 class ImageReadError(ValueError):
     """An image that cannot be used; the message says why."""
+
+
+class IdCollision(BadInput):
+    """Two files would be stored under one id; the message names them."""
 
 
 def display_name(path: str | Path) -> str:
@@ -133,15 +139,40 @@ def broken_links(folder: Path) -> list[tuple[str, str]]:
     return found
 
 
-def unique_ids(files: list[Path], root: Path) -> list[str]:
-    """Ids of `files`: the relative path without the extension, or with it where two files share a
-    stem (a.png and a.jpg), so that no two images share an id."""
-    stems = [path.relative_to(root).with_suffix("").as_posix() for path in files]
-    shared = {stem for stem, count in Counter(stems).items() if count > 1}
-    return [
-        display_name(path.relative_to(root).as_posix() if stem in shared else stem)
-        for path, stem in zip(files, stems, strict=True)
-    ]
+def unique_ids(files: list[Path], root: Path, kind: str = "image") -> list[str]:
+    """Ids of `files`: the relative path without the extension, or with it where ids would
+    collide (a.png and a.jpg; then also a.png.png beside them). The ids, as shown (undecodable
+    bytes as \\xNN escapes), are then proven unique; names that still give one id (an escape
+    equal to a real name) are refused with the files named (IdCollision)."""
+    relative = [path.relative_to(root) for path in files]
+    stems = [display_name(r.with_suffix("").as_posix()) for r in relative]
+    full = [display_name(r.as_posix()) for r in relative]
+    ids = list(stems)
+    for _ in range(len(ids)):  # each round moves at least one more file to its full name
+        shared = {i for i, count in Counter(ids).items() if count > 1}
+        if not shared:
+            return ids
+        moved = [f if i in shared else i for i, f in zip(ids, full, strict=True)]
+        if moved == ids:
+            break
+        ids = moved
+    check_unique_ids(ids, [os.fsencode(r) for r in relative], kind)
+    return ids
+
+
+def check_unique_ids(ids: list[str], sources: list[object], kind: str) -> None:
+    """Refuse ids that two sources share, naming the sources (never the whole list)."""
+    owners: dict[str, list[object]] = {}
+    for image_id, source in zip(ids, sources, strict=True):
+        owners.setdefault(image_id, []).append(source)
+    clashes = {i: s for i, s in owners.items() if len(s) > 1}
+    if clashes:
+        first, names = next(iter(clashes.items()))
+        shown = ", ".join(ascii(n) for n in names[:4])
+        raise IdCollision(
+            f"{len(clashes)} {kind} id(s) are shared by several files, e.g. {first!r} by {shown}; "
+            "rename them so that each name is distinct"
+        )
 
 
 def add_to_digest(digest: hashlib._Hash, image_id: str, image: np.ndarray) -> None:

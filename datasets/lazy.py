@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.datasets.images import TestSet, add_to_digest, crops_from_files, unique_ids
+from bench.core.errors import BadInput
+from bench.datasets.images import TestSet, add_to_digest, crops_from_files, display_name, unique_ids
 
 
 def read_crop(path: Path, root: Path, size: int) -> TestSet:
@@ -24,11 +25,24 @@ def read_crop(path: Path, root: Path, size: int) -> TestSet:
     return crops_from_files("", [path], root, size)
 
 
-class LazyImages:
-    """uint8 size×size×3 crops of `files`, decoded when indexed; the last `keep` are cached."""
+class ImageChanged(BadInput):
+    """A test image whose file changed after the run recorded its crop."""
 
-    def __init__(self, files: list[Path], root: Path, size: int, keep: int = 8) -> None:
+
+def crop_digest(crop: np.ndarray) -> str:
+    return hashlib.sha256(crop.tobytes()).hexdigest()
+
+
+class LazyImages:
+    """uint8 size×size×3 crops of `files`, decoded when indexed; the last `keep` are cached. Each
+    decoded crop is compared with the SHA-256 recorded in the first pass (`digests`): a file that
+    changed meanwhile is refused (ImageChanged), never scored as its new self."""
+
+    def __init__(
+        self, files: list[Path], root: Path, size: int, keep: int = 8, digests: list[str] | None = None
+    ) -> None:
         self.files, self.root, self.size, self.keep = files, root, size, keep
+        self.digests = digests
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
 
     def __len__(self) -> int:
@@ -45,8 +59,14 @@ class LazyImages:
             self._cache.move_to_end(index)
             return self._cache[index]
         crop = read_crop(self.files[index], self.root, self.size)
+        shown = display_name(self.files[index].relative_to(self.root))
         if crop.skipped:  # the file changed since the first pass
-            raise OSError(f"{self.files[index]}: {crop.skipped[0][1]}")
+            raise ImageChanged(f"{shown} changed during the run and is now unusable ({crop.skipped[0][1]})")
+        if self.digests is not None and crop_digest(crop.images[0]) != self.digests[index]:
+            raise ImageChanged(
+                f"{shown} changed during the run (its crop's SHA-256 is no longer the one recorded); "
+                "restore it, or start a new run (new --out) on the folder as it is now"
+            )
         self._cache[index] = crop.images[0]
         if len(self._cache) > self.keep:
             self._cache.popitem(last=False)
@@ -75,7 +95,7 @@ def lazy_crops_from_files(
 ) -> StreamedTestSet:
     """`crops_from_files` without holding the crops: the same ids, skips and SHA-256."""
     digest = hashlib.sha256()
-    kept, ids, skipped = [], [], []
+    kept, ids, skipped, digests = [], [], [], []
     for path, image_id in zip(files, unique_ids(files, root), strict=True):  # ids as the eager loader's
         crop = read_crop(path, root, size)
         skipped.extend(crop.skipped)
@@ -84,5 +104,6 @@ def lazy_crops_from_files(
         kept.append(path)
         ids.append(image_id)
         add_to_digest(digest, image_id, crop.images[0])
-    images = LazyImages(kept, root, size)
+        digests.append(crop_digest(crop.images[0]))
+    images = LazyImages(kept, root, size, digests=digests)
     return StreamedTestSet(name, images, ids, description, skipped, digest.hexdigest())  # type: ignore[arg-type]

@@ -230,7 +230,7 @@ def load_mask_folder(
         raise MaskError(f"mask folder {folder} holds no mask image ({', '.join(MASK_SUFFIXES)})")
     masks, ids, ratios, labels, skipped = [], [], [], [], []
     counts: dict[str, int] = {}
-    for path, mask_id in zip(files, unique_ids(files, folder), strict=True):
+    for path, mask_id in zip(files, unique_ids(files, folder, "mask"), strict=True):
         try:
             known = read_mask_file(path, size)
         except (MaskError, OSError) as error:

@@ -16,7 +16,7 @@ from PIL import Image
 
 from bench.core.errors import DataNotFoundError
 from bench.datasets.demo import DEMO_PHOTOS, demo_photo
-from bench.datasets.images import ImageReadError, TestSet, list_images, read_rgb
+from bench.datasets.images import ImageReadError, TestSet, display_name, list_images, read_rgb, unique_ids
 
 RELEASE_LOAD_SIZE = 350  # test_random_batch.py --loadSize
 
@@ -66,14 +66,15 @@ def load_release_test_set(spec: str, data_root: str | Path | None, size: int, se
     unreadable files are skipped and listed."""
     name, root, items = _sources(spec, data_root)
     images, ids, skipped = [], [], []
-    for position, item in enumerate(items):
+    names = list(items) if root is None else unique_ids(items, root)  # the ids of load_test_set
+    for position, (item, image_id) in enumerate(zip(items, names, strict=True)):
         try:
             rgb = demo_photo(item) if root is None else read_rgb(item)
         except ImageReadError as error:
-            skipped.append((str(item.relative_to(root)), str(error)))
+            skipped.append((display_name(item.relative_to(root)), str(error)))
             continue
         images.append(release_test_crop(rgb, size, seed, position))
-        ids.append(item if root is None else item.relative_to(root).with_suffix("").as_posix())
+        ids.append(image_id)
     if not images:
         raise DataNotFoundError(f"no usable image in {spec} ({len(skipped)} skipped)")
     load = release_load_size(size)

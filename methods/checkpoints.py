@@ -21,6 +21,8 @@ class CheckpointError(MethodError):
 
 def load_file(path: str | Path) -> Any:
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
@@ -31,17 +33,42 @@ def load_file(path: str | Path) -> Any:
             f"holds Python objects besides tensors and plain containers, which are never executed "
             f"({refusal_reason(str(error))})"
         ) from error
-    except (RuntimeError, EOFError, OSError) as error:
-        raise CheckpointError(f"{path.name}: not a readable PyTorch checkpoint ({error})") from error
+    except (RuntimeError, EOFError, OSError, KeyError, ValueError, IndexError, TypeError) as error:
+        # a file of another format fails deep in the unpickler (KeyError '101' for plain text)
+        reason = one_line(f"{type(error).__name__}: {error}")
+        raise CheckpointError(f"{path.name}: not a readable PyTorch checkpoint ({reason})") from error
+
+
+def checkpoint_sha256(path: str | Path) -> str:
+    """SHA-256 of what a checkpoint argument loads: a file itself; a TensorFlow bundle (its folder,
+    prefix or .index) only its index and data shards, whatever else its folder holds."""
+    from bench.core.files import file_digest, sha256_path
+    from bench.methods.tf_bundle import BundleError, loaded_sha256
+
+    path = Path(path)
+    if path.is_file() and path.suffix != ".index":
+        return file_digest(path)
+    try:
+        return loaded_sha256(path)
+    except BundleError:
+        return sha256_path(path)
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """`text` on one line, at most `limit` characters (an ellipsis marks a cut)."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def refusal_reason(message: str) -> str:
-    """The line of torch's weights-only refusal that says what was refused (torch puts it after a
-    paragraph about its changed default), on one line."""
-    lines = [line.strip() for line in message.splitlines() if line.strip()]
-    marks = ("GLOBAL", "Unsupported", "unsupported", "WeightsUnpickler error")
-    reason = next((line for line in lines if any(mark in line for mark in marks)), lines[0] if lines else "")
-    return reason.removeprefix("WeightsUnpickler error:").strip()
+    """What torch's weights-only refusal says was refused: the text after its
+    "WeightsUnpickler error:" (torch puts a paragraph about its changed default and a "Please file
+    an issue" line before it), on one bounded line."""
+    detail = message.split("WeightsUnpickler error:", 1)[-1]
+    skip = ("Check the documentation", "Please file an issue", "Weights only load failed")
+    lines = [line.strip() for line in detail.splitlines() if line.strip()]
+    kept = [line for line in lines if not line.startswith(skip)]
+    return one_line(kept[0] if kept else (lines[0] if lines else "no detail given"))
 
 
 def check_own_layout(data: Mapping[str, Any], source: str) -> None:

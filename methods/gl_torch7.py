@@ -65,8 +65,14 @@ def check_tensors(value: Any, source: str, seen: set[int] | None = None) -> None
         return
     seen.add(id(value))
     if isinstance(value, np.ndarray):
-        if value.size and (min(value.strides, default=0) < 0 or not within(value, storage_of(value))):
+        storage = storage_of(value)
+        if value.size and (min(value.strides, default=0) < 0 or not within(value, storage)):
             raise Torch7Error(f"{source}: a tensor reaches past the end of its storage (a truncated file?)")
+        if value.size > storage.size:  # stride 0 or overlapping strides: it would grow when copied
+            raise Torch7Error(
+                f"{source}: a tensor of {value.size:,} elements reuses the {storage.size:,} of its storage "
+                "(stride 0 or overlapping strides); torch.save never writes one"
+            )
     elif isinstance(value, Mapping):
         for item in value.values():
             check_tensors(item, source, seen)
@@ -95,7 +101,8 @@ def field(table: Any, key: str) -> Any:
 def typename(value: Any) -> str:
     if isinstance(value, torchfile.TorchObject):
         name = value.torch_typename()
-        return name.decode(errors="replace") if isinstance(name, bytes) else str(name)
+        name = name.decode(errors="replace") if isinstance(name, bytes) else str(name)
+        return name if len(name) <= 80 else name[:79] + "…"  # a name from the file: bounded
     return type(value).__name__
 
 
@@ -114,13 +121,32 @@ def model_and_mean(data: Any, source: str) -> tuple[list[Any], list[float]]:
         raise Torch7Error(f"{source}: data.model is {typename(model)}, expected a flat nn.Sequential")
     if not isinstance(field(model, "modules"), list):
         raise Torch7Error(f"{source}: data.model has no list of modules")
-    try:
-        values = np.asarray(mean, dtype=np.float64).ravel()
-    except (TypeError, ValueError):
-        values = np.empty(0)
-    if values.size != 3 or not np.isfinite(values).all():
-        raise Torch7Error(f"{source}: data.mean must hold 3 finite numbers (RGB), got {mean!r}"[:300])
+    values = mean_values(mean)
+    if values is None or values.size != 3 or not np.isfinite(values).all():
+        raise Torch7Error(f"{source}: data.mean must hold 3 finite numbers (RGB), got {described(mean)}")
     return field(model, "modules"), [float(v) for v in values]
+
+
+def mean_values(mean: Any) -> np.ndarray | None:
+    """data.mean as float64 numbers when it is a tensor or a flat list of at most 3 numbers; None
+    otherwise (never converting an untrusted nested structure, which may share references)."""
+    if isinstance(mean, np.ndarray) and mean.size <= 3 and mean.dtype.kind in "fiu":
+        return mean.astype(np.float64).ravel()
+    if isinstance(mean, list) and len(mean) <= 3 and all(isinstance(v, int | float) for v in mean):
+        return np.array(mean, dtype=np.float64)
+    return None
+
+
+def described(value: Any) -> str:
+    """A short description of an untrusted value, never its repr (a tree of shared references
+    repr's exponentially): a number, or its type and size."""
+    if isinstance(value, bool | int | float):
+        return repr(value)[:40]
+    if isinstance(value, np.ndarray):
+        return f"a {value.dtype} tensor of shape {value.shape[:8]}"
+    if isinstance(value, list | Mapping):
+        return f"a table of {len(value)} entries"
+    return f"a {typename(value)[:60]}"
 
 
 def tensor(module: Any, name: str, shape: tuple[int, ...], where: str) -> torch.Tensor:
@@ -168,7 +194,11 @@ def convolution_state(module: Any, expected: torch.nn.Module, where: str) -> dic
         "adjW": expected.output_padding[1],
         "adjH": expected.output_padding[0],
     }
-    wrong = [f"{key} {found[key]} (expected {value})" for key, value in want.items() if found[key] != value]
+    wrong = [
+        f"{key} {described(found[key])} (expected {value})"
+        for key, value in want.items()
+        if not isinstance(found[key], int | float) or found[key] != value
+    ]
     if wrong:
         raise Torch7Error(
             f"{where}: {typename(module)} does not fit the completion network: {', '.join(wrong)}"
@@ -187,7 +217,7 @@ def batch_norm_state(module: Any, expected: torch.nn.BatchNorm2d, where: str) ->
     shape = (expected.num_features,)
     eps = field(module, "eps")
     if not isinstance(eps, int | float) or not 0 <= eps < 1:
-        raise Torch7Error(f"{where}: `eps` must be a number in [0, 1), got {eps!r}")
+        raise Torch7Error(f"{where}: `eps` must be a number in [0, 1), got {described(eps)}")
     expected.eps = float(eps)
     if field(module, "running_var") is not None:
         variance = tensor(module, "running_var", shape, where)

@@ -9,6 +9,7 @@ source and the path to put it at. Where a hash is known, a file that does not ma
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -197,13 +198,25 @@ def locate(entry: ReleasedWeights, weights_dir: str | Path | None = None) -> Pat
     return path
 
 
+def visibly_a_path(value: str | Path) -> bool:
+    """An argument written as a path: a Path, or text with a folder separator or starting with ~."""
+    text = str(value)
+    return isinstance(value, Path) or "/" in text or os.sep in text or text.startswith("~")
+
+
 def resolve_checkpoint(method: str, value: str | Path, weights_dir: str | Path | None = None) -> Path:
-    """A checkpoint argument → a path: an existing path as it is, else a catalogue name of `method`."""
-    if Path(value).exists():
-        return Path(value)
-    entry = find(method, str(value))
+    """A checkpoint argument → a path. A catalogue name of `method` wins over a file or folder of
+    that name in the working directory unless the argument is visibly a path (`./places2`)."""
+    entry = None if visibly_a_path(value) else find(method, str(value))
     if entry is not None:
-        return locate(entry, weights_dir)
+        try:
+            return locate(entry, weights_dir)
+        except ReleasedWeightsError as error:
+            if Path(value).exists():  # say how to mean the local one
+                raise ReleasedWeightsError(f"{error}; to load ./{value} instead, write ./{value}") from None
+            raise
+    if Path(value).expanduser().exists():
+        return Path(value).expanduser()
     names = ", ".join(e.name for e in entries(method)) or "none"
     raise ReleasedWeightsError(
         f"{method}: checkpoint {value} does not exist and is not a catalogue name "

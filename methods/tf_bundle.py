@@ -12,6 +12,8 @@ Nothing in a bundle is executed: only numbers and names are decoded, and every C
 
 from __future__ import annotations
 
+import glob
+import math
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,7 @@ import crc32c as crc32c_package
 import numpy as np
 
 from bench.core.errors import MethodError
+from bench.core.files import sha256_files
 
 TABLE_MAGIC = 0xDB4775248B80FB57
 FOOTER_SIZE = 48
@@ -126,17 +129,34 @@ def read_block(table: bytes, offset: int, size: int, source: str) -> bytes:
     return contents
 
 
-def block_entries(block: bytes) -> list[tuple[bytes, bytes]]:
-    """The (key, value) pairs of a LevelDB block (block_builder.cc)."""
+# Bounds of a trustworthy index, checked while it is parsed: TensorFlow variable names are short
+# (CA's longest is under 100 bytes) and a checkpoint holds thousands of tensors, not millions.
+MAX_KEY_LENGTH = 4096
+MAX_ENTRIES = 1_000_000
+
+
+def block_entries(block: bytes, source: str = "index") -> list[tuple[bytes, bytes]]:
+    """The (key, value) pairs of a LevelDB block (block_builder.cc). A key longer than
+    MAX_KEY_LENGTH (prefix compression lets keys that grow by a byte cost quadratic memory), a
+    shared prefix longer than the previous key, or a value past the block's end is refused."""
     if len(block) < 4:
-        raise BundleError("malformed index block")
+        raise BundleError(f"{source}: malformed index block")
     (restarts,) = struct.unpack("<I", block[-4:])
     end = len(block) - 4 * (restarts + 1)
+    if end < 0:
+        raise BundleError(
+            f"{source}: malformed index block ({restarts:,} restart points in {len(block):,} bytes)"
+        )
     entries, pos, key = [], 0, b""
     while pos < end:
         shared, pos = read_varint(block, pos)
         unshared, pos = read_varint(block, pos)
         value_length, pos = read_varint(block, pos)
+        if shared > len(key) or shared + unshared > MAX_KEY_LENGTH or pos + unshared + value_length > end:
+            raise BundleError(
+                f"{source}: malformed index entry {len(entries)} (a key of {shared + unshared:,} bytes, "
+                f"at most {MAX_KEY_LENGTH:,}, sharing {shared:,} with a previous key of {len(key):,})"
+            )
         key = key[:shared] + block[pos : pos + unshared]
         pos += unshared
         entries.append((key, block[pos : pos + value_length]))
@@ -153,10 +173,12 @@ def read_table(table: bytes, source: str) -> list[tuple[bytes, bytes]]:
     index_offset, pos = read_varint(footer, pos)
     index_size, _ = read_varint(footer, pos)
     entries = []
-    for _, handle in block_entries(read_block(table, index_offset, index_size, source)):
+    for _, handle in block_entries(read_block(table, index_offset, index_size, source), source):
         offset, pos = read_varint(handle, 0)
         size, _ = read_varint(handle, pos)
-        entries += block_entries(read_block(table, offset, size, source))
+        entries += block_entries(read_block(table, offset, size, source), source)
+        if len(entries) > MAX_ENTRIES:
+            raise BundleError(f"{source}: more than {MAX_ENTRIES:,} index entries; not a model checkpoint")
     return entries
 
 
@@ -176,6 +198,20 @@ def index_path(path: str | Path) -> Path:
     return path
 
 
+def bundle_files(path: str | Path) -> list[Path]:
+    """The files a bundle is read from: its `.index` and its `.data-*-of-*` shards (nothing else
+    in its folder: a README or an unrelated file beside it is not part of the checkpoint)."""
+    index = index_path(path)
+    prefix = index.name[: -len(".index")]
+    return [index, *sorted(index.parent.glob(f"{glob.escape(prefix)}.data-*-of-*"))]
+
+
+def loaded_sha256(path: str | Path) -> str:
+    """SHA-256 over the bundle's own files (bundle_files), names relative to its folder."""
+    files = bundle_files(path)
+    return sha256_files(files[0].parent, files)
+
+
 class Bundle:
     """The entries of a bundle; `tensor(name)` reads one tensor and checks its CRC-32C."""
 
@@ -191,7 +227,8 @@ class Bundle:
         self.num_shards, endianness = int(fields.get(1, 1)), int(fields.get(2, 0))
         if endianness != 0:
             raise BundleError(f"{source}: big-endian bundles are not supported")
-        self.entries = {k.decode(): parse_entry(k.decode(), v) for k, v in entries if k}
+        names = {k: k.decode(errors="backslashreplace") for k, _ in entries}  # never a traceback
+        self.entries = {names[k]: parse_entry(names[k], v) for k, v in entries if k}
 
     def shard_path(self, shard: int) -> Path:
         return Path(f"{self.prefix}.data-{shard:05d}-of-{self.num_shards:05d}")
@@ -201,11 +238,17 @@ class Bundle:
         if entry.dtype not in DTYPES:
             raise BundleError(f"{name}: unsupported TensorFlow dtype code {entry.dtype}")
         dtype = np.dtype(DTYPES[entry.dtype])
-        if entry.size != dtype.itemsize * int(np.prod(entry.shape, dtype=np.int64)):
-            raise BundleError(f"{name}: {entry.size} bytes ≠ a {dtype} tensor of shape {entry.shape}")
+        if entry.size != dtype.itemsize * math.prod(entry.shape):  # Python ints: never wraps around
+            shape = entry.shape if len(entry.shape) <= 8 else f"of {len(entry.shape)} dimensions"
+            raise BundleError(f"{name}: {entry.size:,} bytes ≠ a {dtype} tensor of shape {shape}")
         shard = self.shard_path(entry.shard)
         if not shard.is_file():
             raise BundleError(f"{name}: data file {shard.name} does not exist")
+        if entry.offset + entry.size > shard.stat().st_size:
+            raise BundleError(
+                f"{name}: {shard.name} ends before the tensor's bytes {entry.offset:,}–"
+                f"{entry.offset + entry.size:,} ({shard.stat().st_size:,} bytes; truncated, or damaged index)"
+            )
         with shard.open("rb") as file:
             file.seek(entry.offset)
             data = file.read(entry.size)
@@ -244,6 +287,23 @@ def build_block(entries: list[tuple[bytes, bytes]]) -> bytes:
     return bytes(out) + struct.pack("<II", 0, 1)
 
 
+def table_of(block: bytes, last_key: bytes) -> bytes:
+    """An index file (a LevelDB table) holding one data block `block` whose last key is `last_key`."""
+    table = bytearray()
+
+    def add_block(block: bytes) -> bytes:
+        handle = varint(len(table)) + varint(len(block))
+        table.extend(block + bytes([NO_COMPRESSION]))
+        table.extend(struct.pack("<I", masked_crc32c(block + bytes([NO_COMPRESSION]))))
+        return handle
+
+    data_handle = add_block(block)
+    meta_handle = add_block(build_block([]))
+    index_handle = add_block(build_block([(last_key + b"\xff", data_handle)]))
+    footer = (meta_handle + index_handle).ljust(FOOTER_SIZE - 8, b"\0") + struct.pack("<Q", TABLE_MAGIC)
+    return bytes(table) + footer
+
+
 def write_bundle(prefix: str | Path, tensors: dict[str, np.ndarray]) -> Path:
     """A single-shard, uncompressed V2 bundle of `tensors` (for tests); returns the `.index` path."""
     data, entries = bytearray(), [(b"", proto_field(1, 1) + proto_field(3, proto_field(1, 1)))]
@@ -256,19 +316,7 @@ def write_bundle(prefix: str | Path, tensors: dict[str, np.ndarray]) -> Path:
         entry += proto_field(6, masked_crc32c(raw), fixed32=True)
         entries.append((name.encode(), entry))
         data += raw
-    table = bytearray()
-
-    def add_block(block: bytes) -> bytes:
-        handle = varint(len(table)) + varint(len(block))
-        table.extend(block + bytes([NO_COMPRESSION]))
-        table.extend(struct.pack("<I", masked_crc32c(block + bytes([NO_COMPRESSION]))))
-        return handle
-
-    data_handle = add_block(build_block(entries))
-    meta_handle = add_block(build_block([]))
-    index_handle = add_block(build_block([(entries[-1][0] + b"\xff", data_handle)]))
-    footer = (meta_handle + index_handle).ljust(FOOTER_SIZE - 8, b"\0") + struct.pack("<Q", TABLE_MAGIC)
     index = Path(f"{prefix}.index")
-    index.write_bytes(bytes(table) + footer)
+    index.write_bytes(table_of(build_block(entries), entries[-1][0]))
     Path(f"{prefix}.data-00000-of-00001").write_bytes(bytes(data))
     return index

@@ -13,6 +13,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+def plain(text: str) -> str:
+    """A method name as matplotlib shows it literally: `$` would start mathtext (and `a$b` fail)."""
+    return str(text).replace("$", r"\$")
+
+
 def _save(figure, path: Path) -> None:
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -27,9 +32,10 @@ def metric_by_bucket(means: pd.DataFrame, metric: str, path: Path) -> None:
         rows = rows.sort_values("bucket_order")
         if "ci_low" in rows:
             errors = [rows["mean"] - rows["ci_low"], rows["ci_high"] - rows["mean"]]
-            axis.errorbar(rows["bucket"], rows["mean"], yerr=errors, marker="o", capsize=3, label=method)
+            label = plain(method)
+            axis.errorbar(rows["bucket"], rows["mean"], yerr=errors, marker="o", capsize=3, label=label)
         else:
-            axis.plot(rows["bucket"], rows["mean"], marker="o", label=method)
+            axis.plot(rows["bucket"], rows["mean"], marker="o", label=plain(method))
     axis.set_xlabel("hole ratio bucket")
     axis.set_ylabel(METRIC_LABELS[metric])
     axis.grid(alpha=0.3)
@@ -44,7 +50,7 @@ def latency(latency_table: pd.DataFrame, path: Path) -> None:
     axis.boxplot(
         [latency_table.loc[latency_table.method == m, "ms"] for m in methods],
         orientation="horizontal",
-        tick_labels=methods,
+        tick_labels=[plain(m) for m in methods],
         showfliers=False,
     )
     axis.set_xscale("log")
@@ -61,7 +67,7 @@ def training_curves(log: pd.DataFrame, title: str, path: Path) -> None:
         axis.plot(log["step"], log[term].rolling(25, min_periods=1).mean(), label=term)
     axis.set_yscale("symlog", linthresh=1e-3)
     axis.set_xlabel("step")
-    axis.set_title(title, fontsize=9)
+    axis.set_title(plain(title), fontsize=9)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7)
     _save(figure, path)

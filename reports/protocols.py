@@ -17,15 +17,28 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.core.files import atomic_write_text, read_json
+from bench.core.files import atomic_write_text
 from bench.core.records import read_scores
+from bench.core.run_json import read_run_json
 from bench.core.vocabulary import BUCKET_ORDER, PROTOCOLS, TABLE_METRICS
 from bench.reports.aggregate import bucket_means
-from bench.reports.statistics import bootstrap_interval
+from bench.reports.statistics import bootstrap_interval, capped
 
 RELEASE_BATCH = 16  # test_random_batch.py's --batchSize default
-SUMMARY_COLUMNS = ("method", "bucket", "metric", "protocol", "value", "n", "ci_low", "ci_high")
-MEANS_COLUMNS = ["method", "metric", "bucket", "mean", "count", "ci_low", "ci_high", "bucket_order"]
+# n: the pairs in the value; nonfinite: the pairs left out because a value was NaN or ±inf
+# (PSNR +inf counts as PSNR_CAP instead, reports/statistics.py)
+SUMMARY_COLUMNS = ("method", "bucket", "metric", "protocol", "value", "n", "nonfinite", "ci_low", "ci_high")
+MEANS_COLUMNS = [
+    "method",
+    "metric",
+    "bucket",
+    "mean",
+    "count",
+    "nonfinite",
+    "ci_low",
+    "ci_high",
+    "bucket_order",
+]
 
 
 def pair_order(
@@ -50,8 +63,9 @@ def release_batch_values(pairs: pd.DataFrame, batch: int = RELEASE_BATCH) -> dic
     starts = range(0, len(pairs), batch)
     chunks = [pairs.iloc[start : start + batch] for start in starts]
     with np.errstate(divide="ignore"):
+        psnr = np.array([10 * np.log10(1 / chunk["mse"].mean()) for chunk in chunks])
         return {
-            "psnr": np.array([10 * np.log10(1 / chunk["mse"].mean()) for chunk in chunks]),
+            "psnr": capped("psnr", psnr),  # a batch of exact predictions: PSNR_CAP
             "ssim": np.array([chunk["ssim_release"].mean() for chunk in chunks]),
             "l1": np.array([chunk["l1"].mean() for chunk in chunks]),
         }
@@ -61,25 +75,28 @@ def release_means(
     scores: pd.DataFrame, order: pd.Series | None = None, seed: int = 0, batch: int = RELEASE_BATCH
 ) -> pd.DataFrame:
     """The `release` protocol's cells, in bucket_means' layout (count: pairs; the interval: a
-    bootstrap over the batch values, NaN below two batches)."""
+    bootstrap over the batch values, NaN below two batches). A pair with a non-finite mse,
+    ssim_release or ℓ1 is counted in `nonfinite` and not batched (the release script would turn its
+    whole batch into NaN)."""
     needed = ("mse", "ssim_release", "l1")
     wanted = scores[scores.metric.isin(needed)]
     if set(wanted.metric) != set(needed):  # run folders from before the release protocol
         return pd.DataFrame(columns=MEANS_COLUMNS)
     order = pair_order(scores) if order is None else order
-    wide = wanted.assign(rank=order.loc[wanted.index]).pivot_table(
-        index=["method", "bucket", "rank"], columns="metric", values="value", aggfunc="first"
-    )
+    keys = ["method", "bucket", "rank", "metric"]
+    wanted = wanted.assign(rank=order.loc[wanted.index]).drop_duplicates(subset=keys)
+    wide = wanted.set_index(keys)["value"].astype(float).unstack("metric")  # NaN rows stay
     rows = []
     for (method, bucket), pairs in wide.groupby(level=["method", "bucket"], sort=False):
-        pairs = pairs.sort_index(level="rank").dropna()
-        if pairs.empty:
-            continue
+        pairs = pairs.sort_index(level="rank")
+        finite = np.isfinite(pairs[list(needed)]).all(axis=1)
+        nonfinite, pairs = int((~finite).sum()), pairs[finite]
         for metric, values in release_batch_values(pairs, batch).items():
-            finite = values[np.isfinite(values)]
-            low, high = bootstrap_interval(finite, seed)
-            value = float(finite.mean()) if len(finite) else float("nan")
-            rows.append([method, metric, bucket, value, len(pairs), low, high, BUCKET_ORDER.get(bucket)])
+            low, high = bootstrap_interval(values, seed)
+            value = float(values.mean()) if len(values) else float("nan")
+            rows.append(
+                [method, metric, bucket, value, len(pairs), nonfinite, low, high, BUCKET_ORDER.get(bucket)]
+            )
     table = pd.DataFrame(rows, columns=MEANS_COLUMNS)
     return table.sort_values(["metric", "bucket_order", "method"]).reset_index(drop=True)
 
@@ -97,7 +114,7 @@ def protocol_means(
 
 def run_order(run_dir: Path, scores: pd.DataFrame) -> pd.Series:
     """pair_order with the image and mask orders stored in run.json."""
-    provenance = read_json(run_dir / "run.json") if (run_dir / "run.json").is_file() else {}
+    provenance = read_run_json(run_dir / "run.json") if (run_dir / "run.json").is_file() else {}
     image_ids = provenance.get("dataset", {}).get("image_ids", [])
     mask_ids = provenance.get("mask_set", {}).get("mask_ids", [])
     return pair_order(scores, image_ids, mask_ids)

@@ -7,7 +7,9 @@ reports/runs/<id>.html keeps a page per run. Works offline and from file://.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 from importlib import resources
 from pathlib import Path
@@ -17,8 +19,10 @@ from urllib.parse import quote
 import jinja2
 import pandas as pd
 
-from bench.core.files import read_json, safe_name
+from bench.core.errors import BadInput
+from bench.core.files import safe_name
 from bench.core.records import read_latency, read_scores
+from bench.core.run_json import read_run_json
 from bench.core.vocabulary import (
     BUCKETS,
     CPU_SCALE_LABEL,
@@ -32,6 +36,7 @@ from bench.reports import paper
 from bench.reports import plots as report_plots
 from bench.reports.aggregate import latency_stats
 from bench.reports.protocols import protocol_means, run_order, sensitivity_rows
+from bench.reports.study import percent, run_studies
 from bench.reports.tables import (
     PROTOCOL_DESCRIPTIONS,
     paired_rows,
@@ -157,9 +162,8 @@ def trained_with_profile(provenance: dict[str, Any], name: str) -> str | None:
     return ((provenance.get("methods", {}).get(name) or {}).get("training") or {}).get("profile")
 
 
-def report_context(run_dir: Path, assets: Path) -> dict[str, Any]:
+def report_context(run_dir: Path, assets: Path, provenance: dict[str, Any]) -> dict[str, Any]:
     """Everything the template shows, computed from the run folder's stored records only."""
-    provenance = read_json(run_dir / "run.json")
     scores, latency = read_scores(run_dir / "scores.csv"), read_latency(run_dir / "latency.csv")
     present = set(scores["method"])
     method_names = [m for m in provenance["config"]["methods"] if m in present]
@@ -192,39 +196,81 @@ def report_context(run_dir: Path, assets: Path) -> dict[str, Any]:
         "plots": result_plots(means, latency, run_dir, assets, provenance),
         "figures": lbam_figures(run_dir, assets, provenance),
         "not_comparable": comparability(provenance),
+        "studies": run_studies(run_dir),
     }
 
 
-def rendered_runs(runs_dir: Path, context: dict[str, Any]) -> list[dict[str, Any]]:
+def rendered_runs(runs_dir: Path, context: dict[str, Any], page_id: str) -> list[dict[str, Any]]:
     """Record this run in runs_dir (one small JSON each) and list every rendered run, newest first."""
     provenance = context["provenance"]
     entry = {
         "run_id": context["run_id"],
+        "page": page_id,
         "dataset": provenance["dataset"]["name"],
         "methods": context["method_names"],
         "started": provenance.get("started", ""),
         "status": provenance.get("status", ""),
     }
     runs_dir.mkdir(parents=True, exist_ok=True)
-    (runs_dir / f"{context['run_id']}.json").write_text(json.dumps(entry))
+    (runs_dir / f"{page_id}.json").write_text(json.dumps(entry))
     runs = (json.loads(p.read_text()) for p in runs_dir.glob("*.json"))
-    return sorted(runs, key=lambda r: r["started"], reverse=True)
+    return sorted(({"page": r["run_id"], **r} for r in runs), key=lambda r: r["started"], reverse=True)
 
 
-def render_report(run_dir: Path, out: Path) -> Path:
-    """Write `out` and out.parent/runs/<id>.html (assets in out.parent/assets/<id>/)."""
-    run_dir, out = Path(run_dir), Path(out)
-    assets = out.parent / "assets" / run_dir.name
+class ReportError(BadInput):
+    """A report that cannot be rendered without harming files it did not write."""
+
+
+MARKER = ".rendered-by-inpaint-bench"  # in every assets folder render_report wrote, naming its run
+
+
+def page_id(run_dir: Path) -> str:
+    """A run's page and assets name: its folder name and a digest of its resolved path, so two run
+    folders of one name never share a page (`bench.report .` uses the real name)."""
+    digest = hashlib.sha256(os.fsencode(run_dir)).hexdigest()[:8]
+    return f"{safe_name(run_dir.name)}-{digest}"
+
+
+def fresh_assets(run_dir: Path, out: Path) -> Path:
+    """The run's empty assets folder under out.parent/assets. A folder already there is deleted
+    only if its marker says render_report wrote it; overlaps with the run folder are refused."""
+    root = out.parent / "assets"
+    if run_dir == root or root in run_dir.parents or run_dir in root.parents:
+        raise ReportError(
+            f"the run folder {run_dir} and the report's assets {root} overlap; render the report "
+            "elsewhere (--out OTHER/index.html), outside the run folder"
+        )
+    assets = root / page_id(run_dir)
+    if assets.is_symlink() or (assets.exists() and not (assets / MARKER).is_file()):
+        raise ReportError(
+            f"{assets} exists but was not written by bench.report (no {MARKER} in it); "
+            "move it away or choose another --out"
+        )
     if assets.exists():
         shutil.rmtree(assets)
     assets.mkdir(parents=True)
-    context = report_context(run_dir, assets)
+    (assets / MARKER).write_text(f"{run_dir}\n", errors="surrogateescape")
+    return assets
+
+
+def render_report(run_dir: Path, out: Path) -> Path:
+    """Write `out` and out.parent/runs/<page>.html (assets in out.parent/assets/<page>/, where
+    <page> is the run folder's name and a digest of its resolved path)."""
+    run_dir = Path(run_dir).expanduser().resolve()
+    out = Path(out).expanduser()
+    out = out.parent.resolve() / out.name
+    provenance = read_run_json(run_dir / "run.json")  # a damaged one is refused before any write
+    assets = fresh_assets(run_dir, out)
+    context = report_context(run_dir, assets, provenance)
+    page = assets.name
     runs_dir = out.parent / "runs"
-    runs = rendered_runs(runs_dir, context)
-    template = template_environment().get_template("index.html.j2")
-    base = f"assets/{quote(run_dir.name)}/"
-    for page, prefix, runs_base in ((runs_dir / f"{run_dir.name}.html", "../", ""), (out, "", "runs/")):
-        page.write_text(
+    runs = rendered_runs(runs_dir, context, page)
+    environment = template_environment()
+    environment.filters["percent"] = percent
+    template = environment.get_template("index.html.j2")
+    base = f"assets/{quote(page)}/"
+    for target, prefix, runs_base in ((runs_dir / f"{page}.html", "../", ""), (out, "", "runs/")):
+        target.write_text(
             template.render(**context, base=prefix + base, runs=runs, runs_base=runs_base),
             encoding="utf-8",
             errors="backslashreplace",  # file names that are not UTF-8 are shown as \xNN escapes

@@ -31,6 +31,7 @@ class Cell:
     paper: str
     delta: str
     best: bool
+    nonfinite: int = 0  # pairs not in the mean (NaN or ±inf; PSNR +inf counts as PSNR_CAP)
 
 
 def _format(metric: str, value: float | None) -> str:
@@ -51,6 +52,7 @@ def _cell(metric: str, row: pd.Series | None, reference: float | None, best: boo
         if value is not None and reference is not None
         else "",
         best=best,
+        nonfinite=int(row["nonfinite"]) if row is not None and "nonfinite" in row else 0,
     )
 
 
@@ -135,8 +137,9 @@ def paired_rows(scores: pd.DataFrame, method_names: list[str]) -> tuple[str | No
                 "method": record["method"],
                 "difference": fmt.format(record["mean_difference"]),
                 "interval": f"[{fmt.format(record['ci_low'])}, {fmt.format(record['ci_high'])}]",
-                "wins": f"{record['wins']:.0%}",
+                "wins": f"{record['wins']:.0%}" if math.isfinite(record["wins"]) else "–",
                 "n": record["n"],
+                "nonfinite": int(record.get("nonfinite", 0)),
             }
         )
     return reference, rows

@@ -295,3 +295,6 @@ def test_bench_run_takes_the_index_and_records_the_release(tmp_path):
     assert described["options"]["trained"] is True
     assert described["training"]["checkpoint"] == "release_places2_256/snap-0.index"
     assert "rectangular holes" in described["training"]["holes"]
+    # the note says what was loaded (issue 20): its hash, never a claim to be the authors' release
+    assert described["training"]["sha256"] == provenance["checkpoints_sha256"]["ca"]
+    assert "release" not in described["training"]

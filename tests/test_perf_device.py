@@ -16,7 +16,7 @@ from bench.perf_device import PerfOptions, add_arguments, compare_variants, perf
     ("argv", "message"),
     [
         (["--repeats", "0"], "--repeats must be at least 1"),
-        (["--skip", "learned,gpu"], "unknown part(s) gpu"),
+        (["--skip", "learned,gpu"], "--skip gpu: no such part"),
         (["--device", "foo"], "--device 'foo'"),
     ],
 )

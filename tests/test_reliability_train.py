@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from bench.core import files
 from bench.train import main as train_main
 from bench.training import trainer as train
 from bench.training.trainer import CHECKPOINT, LOG
@@ -80,10 +82,10 @@ def test_resume_with_changed_settings_is_refused(tmp_path, capsys):
     assert train_main([*arguments, "--stop-after", "1"]) == 0
     before = (out / CHECKPOINT).read_bytes()
     capsys.readouterr()
-    assert train_main([*arguments, "--resume", "--lr-g", "0.0002"]) == 2
+    assert train_main([*arguments, "--resume", "--seed", "3"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("error: ")
-    assert "lr_g 0.0001 → 0.0002" in err
+    assert "seed 0 → 3" in err
     assert (out / CHECKPOINT).read_bytes() == before
     assert train_main([*arguments, "--resume"]) == 0
 
@@ -139,3 +141,96 @@ def test_a_full_disk_while_saving_keeps_the_last_checkpoint(tmp_path, capsys, mo
     err = capsys.readouterr().err
     assert "Traceback" not in err and "cannot write" in err and "previous checkpoint is unchanged" in err
     assert (out / CHECKPOINT).read_bytes() == before and not (out / "checkpoint.tmp").exists()
+
+
+# --- issue 20 ------------------------------------------------------------------------------------
+
+INTEGER_OPTIONS = ["--size", "--resize-short", "--batch-size", "--epochs", "--steps", "--finetune-steps"]
+INTEGER_OPTIONS += ["--checkpoint-every", "--seed", "--workers", "--stop-after"]
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+@pytest.mark.parametrize("flag", INTEGER_OPTIONS)
+def test_every_integer_option_at_0_or_below_is_refused_or_keeps_its_word(tmp_path, capsys, flag, value):
+    """Either one line and exit 2 with nothing written, or a run whose printed checkpoint exists."""
+    out = tmp_path / "run"
+    code = train_main([*TINY_CLI, "--steps", "1", flag, value, "--out", str(out)])
+    printed = capsys.readouterr()
+    if code == 2:
+        assert "Traceback" not in printed.err and printed.err.strip().splitlines()[-1].startswith("error: ")
+        assert not (out / CHECKPOINT).exists() and "checkpoint: " not in printed.out
+        return
+    assert code == 0, printed.err
+    line = next(line for line in printed.out.splitlines() if line.startswith("checkpoint: "))
+    assert Path(line.split()[1]).is_file(), line
+
+
+def poison_step(monkeypatch, run_step: int) -> None:
+    """The generator's loss is NaN at the step after `run_step` steps of this process."""
+    real_terms, calls = train.losses.generator_terms, []
+
+    def terms(*args, **kwargs):
+        values = real_terms(*args, **kwargs)
+        calls.append(1)
+        return {**values, "hole": values["hole"] * float("nan")} if len(calls) == run_step + 1 else values
+
+    monkeypatch.setattr(train.losses, "generator_terms", terms)
+
+
+def test_after_a_nan_stop_the_advised_lower_rate_resumes_as_a_recorded_deviation(
+    tmp_path, capsys, monkeypatch
+):
+    out = tmp_path / "run"
+    arguments = [*TINY_CLI[:-4], "--steps", "4", "--checkpoint-every", "2", "--out", str(out)]
+    with monkeypatch.context() as patch:
+        poison_step(patch, 2)
+        assert train_main(arguments) == 2
+    err = capsys.readouterr().err
+    assert "non-finite loss at step 3" in err and "--resume and a lower --lr-g" in err
+    assert train_main([*arguments, "--resume", "--lr-g", "0.00005"]) == 0
+    data = torch.load(out / CHECKPOINT, weights_only=True)
+    assert data["step"] == 4 and data["train_config"]["lr_g"] == 0.00005
+    assert "lr_g 0.0001 → 5e-05 from step 3 (--resume)" in data["train_config"]["deviations"]
+    assert "lr_g 0.0001 → 5e-05 from step 3" in capsys.readouterr().out
+    with open(out / LOG, newline="") as handle:
+        rates = {int(row["step"]): float(row["lr_g"]) for row in csv.DictReader(handle)}
+    assert rates == {1: 1e-4, 2: 1e-4, 3: 5e-5, 4: 5e-5}  # the optimiser uses the new rate
+
+
+def test_a_nan_stop_before_any_checkpoint_advises_a_plain_rerun(tmp_path, capsys, monkeypatch):
+    poison_step(monkeypatch, 0)
+    assert train_main([*TINY_CLI, "--out", str(tmp_path / "run")]) == 2
+    assert "no checkpoint was written yet: run again with a lower --lr-g" in capsys.readouterr().err
+
+
+def test_a_full_disk_is_called_a_full_disk(tmp_path, capsys, monkeypatch):
+    def full(data, path):
+        Path(path).write_bytes(b"partial")
+        raise RuntimeError(
+            "[enforce fail at inline_container.cc:603] . PytorchStreamWriter failed writing file"
+        )
+
+    monkeypatch.setattr(train.torch, "save", full)
+    monkeypatch.setattr(
+        files.shutil, "disk_usage", lambda _: shutil._ntuple_diskusage(10**9, 10**9 - 1000, 1000)
+    )
+    assert train_main([*TINY_CLI[:-4], "--steps", "1", "--out", str(tmp_path / "run")]) == 2
+    line = capsys.readouterr().err.strip()
+    assert "is full (1,000 bytes free)" in line and not (tmp_path / "run" / "checkpoint.tmp").exists()
+
+
+def test_a_run_scored_from_a_checkpoint_keeps_only_the_log_rows_its_weights_had(tmp_path, capsys):
+    out = tmp_path / "train"
+    assert train_main([*TINY_CLI[:-4], "--steps", "2", "--checkpoint-every", "1", "--out", str(out)]) == 0
+    rows = (out / LOG).read_text().splitlines()
+    step_two = rows[2].split(",", 1)[1]
+    with open(out / LOG, "a") as handle:  # training went on after the checkpoint, then was killed
+        handle.write(f"3,{step_two}\n4,{step_two}\n5,0.")
+    from bench.run import main as run_main
+
+    run_dir = tmp_path / "scored"
+    arguments = ["--methods", "lbam", "--checkpoint", f"lbam={out / CHECKPOINT}", "--size", "128"]
+    arguments += ["--masks-per-bucket", "1", "--no-progress", "--out", str(run_dir), "--report", ""]
+    assert run_main(arguments) == 0
+    with open(run_dir / "training" / "lbam.csv", newline="") as handle:
+        assert [int(row["step"]) for row in csv.DictReader(handle)] == [1, 2]

@@ -81,22 +81,43 @@ def test_two_gloo_ranks_give_the_records_of_one_process(one_process, tmp_path):
     assert '"ranks": 2' in (tmp_path / "run" / "run.json").read_text()
 
 
-@pytest.mark.slow
-def test_a_killed_launch_run_again_completes_with_the_same_numbers(one_process, tmp_path):
-    """The state a kill -9 leaves: run.json running, rank files holding some items, one cut mid-row."""
-    run_dir = tmp_path / "run"
+def killed_launch(one_process: Path, run_dir: Path, first: int = 10, second: int = 4) -> int:
+    """The state a kill -9 of a two-rank launch leaves: run.json running, rank 0's file holding
+    `first` items, rank 1's `second` items then half a row; returns the items stored."""
     run_dir.mkdir()
     (run_dir / "run.json").write_text((one_process / "run.json").read_text())
     scores = (one_process / "scores.csv").read_text().splitlines(keepends=True)
     latency = (one_process / "latency.csv").read_text().splitlines(keepends=True)
     per_item = len(METRICS)  # score rows of one item
-    ten, fourteen = 1 + 10 * per_item, 1 + 14 * per_item  # the header, then items
-    (run_dir / "scores.rank0.csv").write_text("".join(scores[:ten]))  # 10 items
-    (run_dir / "latency.rank0.csv").write_text("".join(latency[:11]))
-    cut = scores[0] + "".join(scores[ten:fourteen]) + scores[fourteen][:12]  # 4 items, then half a row
+    end_0, end_1 = 1 + first * per_item, 1 + (first + second) * per_item  # the header, then items
+    (run_dir / "scores.rank0.csv").write_text("".join(scores[:end_0]))
+    (run_dir / "latency.rank0.csv").write_text("".join(latency[: 1 + first]))
+    cut = scores[0] + "".join(scores[end_0:end_1]) + scores[end_1][:12]  # then half a row
     (run_dir / "scores.rank1.csv").write_text(cut)
-    (run_dir / "latency.rank1.csv").write_text(latency[0] + "".join(latency[11:15]))
+    (run_dir / "latency.rank1.csv").write_text(latency[0] + "".join(latency[1 + first : 1 + first + second]))
+    return first + second
+
+
+@pytest.mark.slow
+def test_a_killed_launch_run_again_completes_with_the_same_numbers(one_process, tmp_path):
+    run_dir = tmp_path / "run"
+    stored = killed_launch(one_process, run_dir)
     done = torchrun(run_dir)
     assert done.returncode == 0, done.stderr[-3000:]
     pd.testing.assert_frame_equal(sorted_scores(run_dir), sorted_scores(one_process), check_exact=True)
-    assert "14 pairs already stored" in done.stderr
+    assert f"{stored} pairs already stored" in done.stderr
+
+
+@pytest.mark.parametrize(("first", "second"), [(10, 4), (0, 7), (13, 0), (1, 1)])
+def test_a_plain_rerun_after_a_killed_launch_keeps_what_the_ranks_stored(
+    one_process, tmp_path, capsys, first, second
+):
+    """The same command without torchrun merges the rank files first: nothing stored is recomputed."""
+    run_dir = tmp_path / "run"
+    stored = killed_launch(one_process, run_dir, first, second)
+    assert main([*TINY, "--workers", "1", "--out", str(run_dir)]) == 0
+    err = capsys.readouterr().err
+    assert f"{stored} items merged from the rank files" in err
+    assert f"{stored} pairs already stored" in err
+    pd.testing.assert_frame_equal(sorted_scores(run_dir), sorted_scores(one_process), check_exact=True)
+    assert rank_record_files(run_dir) == []

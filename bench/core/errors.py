@@ -20,3 +20,16 @@ class DataNotFoundError(BadInput, FileNotFoundError):
 
 class MaskError(BadInput):
     """A mask or mask folder that cannot be used; the message says why."""
+
+
+MAX_ERROR_LINE = 1000  # characters of a printed refusal: one line a person reads, whatever it lists
+
+
+def error_line(error: BaseException | str) -> str:
+    """`error: …` on one line of at most MAX_ERROR_LINE characters (a cut says how much it left
+    out): every command line prints its refusals through this."""
+    text = " ".join(str(error).split())
+    if len(text) > MAX_ERROR_LINE:
+        left = len(text) - MAX_ERROR_LINE
+        text = f"{text[:MAX_ERROR_LINE]}… ({left:,} characters more)"
+    return f"error: {text}"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,28 @@ def atomic_write_text(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
+def unwritable(folder: Path) -> Path | None:
+    """The folder that stops this process writing in `folder` (made with its missing parents if
+    needed): its first existing ancestor, when that is a file or read-only; None when it can."""
+    folder = Path(folder).absolute()
+    existing = next(p for p in [folder, *folder.parents] if p.exists())
+    return None if existing.is_dir() and os.access(existing, os.W_OK | os.X_OK) else existing
+
+
+def full_disk(error: BaseException, folder: Path, needed: int = 0) -> str | None:
+    """'the disk holding FOLDER is full (N bytes free)' when a failed write ran out of space: the
+    error says so (ENOSPC, EDQUOT), or a library hid it (torch.save raises a RuntimeError) and fewer
+    than `needed` bytes are free there; None otherwise."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return None
+    said = isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
+    if said or free < needed:
+        return f"the disk holding {folder} is full ({free:,} bytes free)"
+    return None
+
+
 def write_json(path: Path, data: dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
@@ -47,14 +71,18 @@ def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
 
 
 def sha256_path(path: str | Path) -> str:
-    """SHA-256 of a file; of a folder (a TensorFlow checkpoint), over its files' relative names and
-    contents in sorted order."""
+    """SHA-256 of a file; of a folder, over its files' relative names and contents in sorted order."""
     path = Path(path)
     if path.is_file():
         return file_digest(path)
+    return sha256_files(path, sorted(p for p in path.rglob("*") if p.is_file()))
+
+
+def sha256_files(root: Path, files: list[Path]) -> str:
+    """SHA-256 over `files`' names relative to `root` and their contents, in the given order."""
     digest = hashlib.sha256()
-    for item in sorted(p for p in path.rglob("*") if p.is_file()):
-        digest.update(str(item.relative_to(path)).encode() + b"\0" + file_digest(item).encode())
+    for item in files:
+        digest.update(str(item.relative_to(root)).encode() + b"\0" + file_digest(item).encode())
     return digest.hexdigest()
 
 

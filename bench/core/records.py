@@ -122,6 +122,17 @@ def complete_rows(text: str) -> tuple[list[str], list[list[str]]]:
     return header, [row for row in parsed[1:] if len(row) == len(header)]
 
 
+def copy_log_until(source: Path, step: int, target: Path) -> None:
+    """A training log (train_log.csv: the step first on each row) with only the rows of steps up to
+    `step`, written atomically to `target` (which may be `source`)."""
+    with open(source, newline="") as handle:
+        header, rows = complete_rows(handle.read())
+    kept = [row for row in rows if row and row[0].isdigit() and int(row[0]) <= step]
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows([header, *kept] if header else [])
+    atomic_write_text(target, buffer.getvalue())
+
+
 def read_records(path: Path, columns: Iterable[str]) -> pd.DataFrame:
     """A records file (scores.csv, latency.csv) as text columns; missing or empty: no rows."""
     text = ""

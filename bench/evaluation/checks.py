@@ -3,13 +3,14 @@ gets a one-line error naming the command line's flag, before anything is compute
 
 from __future__ import annotations
 
-import os
+import argparse
 import types
 import typing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.core.errors import BadInput
+from bench.core.files import unwritable
 from bench.core.vocabulary import PROTOCOLS, method_of
 from bench.evaluation.pairing import PAIRINGS
 from bench.methods.registry import option_types
@@ -23,6 +24,23 @@ MIN_SIZE = 16  # the SSIM window is 11 px; free-form strokes need room to fall i
 
 class ArgumentError(BadInput):
     """A command-line value that cannot be used; the message names the flag and the problem."""
+
+
+# Options only some pairings use (their defaults): given with another pairing they would be ignored.
+PAIRING_OPTIONS = {"masks_per_bucket": (("cross", "per-image"), 2), "masks_per_image": (("per-image",), 1)}
+
+
+def check_pairing_options(args: argparse.Namespace) -> None:
+    """Refuse a command-line option the chosen --pairing does not use (its default is None: given
+    or not is known); fill the defaults of the others."""
+    for name, (pairings, default) in PAIRING_OPTIONS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+        elif args.pairing not in pairings:
+            raise ArgumentError(
+                f"--{name.replace('_', '-')} applies to --pairing {' and '.join(pairings)}, not "
+                f"{args.pairing}: leave it out"
+            )
 
 
 def check_run_config(config: RunConfig) -> None:
@@ -62,15 +80,9 @@ def check_report(report: str | Path) -> None:
             raise ArgumentError(
                 f"--report {report} is a folder; name the HTML file, e.g. {report}/index.html"
             )
-        existing = next((p for p in report.resolve().parents if p.exists()), Path("/"))
-        if not existing.is_dir() or not _writable(existing):
-            raise ArgumentError(
-                f"--report {report}: cannot write in {existing} (read-only); pass --report ''"
-            )
-
-
-def _writable(folder: Path) -> bool:
-    return os.access(folder, os.W_OK | os.X_OK)
+        blocked = unwritable(report.resolve().parent)
+        if blocked is not None:
+            raise ArgumentError(f"--report {report}: cannot write in {blocked} (read-only); pass --report ''")
 
 
 def typed_value(flag: str, value: Any, annotation: Any) -> Any:

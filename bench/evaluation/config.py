@@ -68,6 +68,9 @@ class RunConfig:
                 self.methods[index] = f"predictions@{Path(folder).name or 'outputs'}"
                 self.predictions = {**self.predictions, self.methods[index]: folder}
         self.methods += [name for name in self.predictions if name not in self.methods]
+        for name, folder in self.predictions.items():  # never the current folder by omission
+            if not str(folder).strip():
+                raise RunError(f"predictions {name}: needs a path, e.g. --methods predictions:~/outputs")
         if isinstance(self.protocol, MetricProtocol):
             self.protocol = self.protocol.as_dict()
         self.protocol = MetricProtocol(**self.protocol).as_dict()

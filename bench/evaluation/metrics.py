@@ -15,6 +15,7 @@ differ from 1 (around the pixels where the images differ).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +23,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from bench.core.files import sha256_path
 from bench.core.vocabulary import MetricProtocol
 from bench.evaluation.release_ssim import release_ssim
 from bench.methods.base import composite, in_chunks
@@ -211,26 +213,66 @@ def default_alexnet_weights() -> Path:
     return default_weights_dir() / ALEXNET_FILE
 
 
+def hash_prefix(path: Path) -> str | None:
+    """The SHA-256 prefix torchvision and torch.hub put in weight file names (`name-<hex>.pth`)."""
+    match = re.search(r"-([0-9a-f]{8,64})\.pth?$", path.name)
+    return match.group(1) if match else None
+
+
+def checked_alexnet_weights(path: Path) -> tuple[dict[str, Tensor], str]:
+    """The AlexNet state dict at `path` and its SHA-256; a folder, an unreadable file, a name whose
+    hash prefix the contents do not match, or other keys or shapes are refused (CheckpointError)."""
+    from bench.methods.checkpoints import CheckpointError, load_file, one_line
+
+    if path.is_dir():
+        raise CheckpointError(f"--lpips-weights {path} is a folder, not a weights file")
+    digest = sha256_path(path)
+    prefix = hash_prefix(path)
+    if prefix and not digest.startswith(prefix):
+        raise CheckpointError(
+            f"{path.name}: its contents do not match the hash in its name (sha256 {digest[:12]}…, name "
+            f"{prefix}); the file is damaged or not the one named"
+        )
+    state = load_file(path)  # refuses unreadable files, with the reason
+    import torchvision
+
+    expected = torchvision.models.alexnet().state_dict()
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise CheckpointError(f"{path.name}: not an AlexNet state dict (a dict of tensors)")
+    wrong = [k for k in expected if k not in state or state[k].shape != expected[k].shape]
+    extra = [k for k in state if k not in expected]
+    if wrong or extra:
+        shown = one_line(", ".join(map(str, (wrong + extra)[:4])), 120)
+        raise CheckpointError(
+            f"{path.name}: not torchvision's AlexNet weights ({len(wrong)} missing or misshaped, "
+            f"{len(extra)} unexpected keys, e.g. {shown})"
+        )
+    return state, digest
+
+
 def load_lpips(alexnet_weights: Path | None = None, device: str = "cpu") -> torch.nn.Module:
     """LPIPS v0.1 (Zhang et al. 2018, AlexNet). The linear heads ship with the `lpips` package;
     the ImageNet AlexNet backbone is read from the torch cache or `alexnet_weights` and is never
-    replaced by a random one: LpipsUnavailable says which file is missing."""
-    path = Path(alexnet_weights) if alexnet_weights else default_alexnet_weights()
-    if not path.is_file():
+    replaced by a random one: LpipsUnavailable says which file is missing, CheckpointError why a
+    file present cannot be used. The model's `weights_sha256` names the backbone file's contents."""
+    path = Path(alexnet_weights).expanduser() if alexnet_weights else default_alexnet_weights()
+    if not path.exists():
         raise LpipsUnavailable(
             f"LPIPS needs the ImageNet AlexNet weights at {path} (torchvision's {ALEXNET_FILE}); "
             "copy the file there or pass its path, e.g. from a machine with internet: "
             "python -c 'import torchvision; torchvision.models.alexnet(weights=\"DEFAULT\")'"
         )
+    state, digest = checked_alexnet_weights(path)
     import lpips
     import torchvision
 
     backbone = torchvision.models.alexnet()
-    backbone.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    backbone.load_state_dict(state)
     model = lpips.LPIPS(net="alex", pnet_rand=True, verbose=False)
     for slice_ in (getattr(model.net, f"slice{i}") for i in range(1, 6)):
         for index, _ in list(slice_.named_children()):
             setattr(slice_, index, backbone.features[int(index)])
+    model.weights_sha256 = digest
     return model.eval().to(device)
 
 

@@ -6,7 +6,8 @@
   pairs that later papers publish (one mask per 10 % bucket per image is common). images × 4 × K
   pairs; an image's masks do not depend on the other images or on their order.
 - `by-name`: image `x.*` with mask `x.*` (object removal on real photos, as LBAM's Figure 6;
-  released test pairs). An image id matches a mask id equal to it or to its last path component;
+  released test pairs). An image id, or its last path component, matches a mask id equal to it,
+  or equal to it plus an image extension (masks `a.png` and `a.jpg`: both match, and are refused);
   unpaired images and masks are listed.
 """
 
@@ -19,7 +20,7 @@ from pathlib import PurePosixPath
 import numpy as np
 
 from bench.core.vocabulary import BUCKET_ORDER
-from bench.datasets.images import TestSet
+from bench.datasets.images import IMAGE_SUFFIXES, TestSet
 from bench.datasets.masks import MaskSet
 
 PAIRINGS = ("cross", "per-image", "by-name")
@@ -82,20 +83,55 @@ def per_image_pairs(
     return pairs
 
 
+def mask_names(mask_ids: list[str]) -> dict[str, list[int]]:
+    """The names each mask answers to: its id, and its id without an image extension (masks
+    `a.png` and `a.jpg` keep their extensions as ids, and both answer to `a`)."""
+    names: dict[str, list[int]] = {}
+    for m, mask_id in enumerate(mask_ids):
+        path = PurePosixPath(mask_id)
+        keys = {mask_id}
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            keys.add(str(path.with_suffix("")))
+        for key in keys:
+            names.setdefault(key, []).append(m)
+    return names
+
+
+def image_names(image_id: str) -> list[str]:
+    """The names an image id looks for, in order: itself, its last path component, and both
+    without an image extension (images `a.png` and `a.jpg` keep theirs as ids)."""
+    path = PurePosixPath(image_id)
+    names = [image_id, path.name]
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        names += [str(path.with_suffix("")), path.stem]
+    return list(dict.fromkeys(names))
+
+
 def by_name_pairs(test_set: TestSet, mask_set: MaskSet) -> Pairing:
-    """Image id `x` (or `folder/x`) with mask id `x`; a name two images share is refused."""
-    masks = {mask_id: m for m, mask_id in enumerate(mask_set.mask_ids)}
+    """Image id `x` (or `folder/x`) with the mask answering to `x`; a name two images share, or
+    one image's name that several masks answer to, is refused with the files named."""
+    masks = mask_names(mask_set.mask_ids)
     pairs, unpaired_images, used = [], [], set()
     for i, image_id in enumerate(test_set.image_ids):
-        name = image_id if image_id in masks else PurePosixPath(image_id).name
-        if name not in masks:
+        name = next((n for n in image_names(image_id) if n in masks), None)
+        if name is None:
             unpaired_images.append(image_id)
             continue
-        if name in used:
-            raise PairingError(f"by-name pairing: two test images are named {name!r}; its mask is ambiguous")
-        used.add(name)
-        pairs.append((i, masks[name]))
-    unpaired_masks = [mask_id for mask_id in mask_set.mask_ids if mask_id not in used]
+        if len(masks[name]) > 1:
+            shown = ", ".join(repr(mask_set.mask_ids[m]) for m in masks[name][:4])
+            raise PairingError(
+                f"by-name pairing: test image {image_id!r} matches {len(masks[name])} masks ({shown}); "
+                "keep one mask per image name"
+            )
+        mask = masks[name][0]
+        if mask in used:
+            raise PairingError(
+                f"by-name pairing: two test images are named {name!r} (the second: {image_id!r}); "
+                "its mask is ambiguous"
+            )
+        used.add(mask)
+        pairs.append((i, mask))
+    unpaired_masks = [mask_id for m, mask_id in enumerate(mask_set.mask_ids) if m not in used]
     if not pairs:
         raise PairingError(
             "by-name pairing: no test image has a mask of the same name "

@@ -6,14 +6,15 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import fcntl
-import json
 import os
 import socket
 from pathlib import Path
 from typing import IO, Any
 
 from bench.core.errors import BadInput
+from bench.core.run_json import RESUME_REQUIRED, RunJsonError, read_run_json
 from bench.core.vocabulary import method_of
+from bench.evaluation.config import RunConfig
 
 LOCK_FILE = ".lock"
 
@@ -81,15 +82,11 @@ def read_stored_run(run_dir: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        stored = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        return read_run_json(path, RESUME_REQUIRED)
+    except RunJsonError as error:
         raise RunFolderError(
-            f"{path} is damaged ({error}); the scores beside it are kept, but this folder cannot be "
-            "resumed: choose a new --out"
+            f"{error}; the scores beside it are kept, but this folder cannot be resumed: choose a new --out"
         ) from None
-    if not isinstance(stored, dict) or not isinstance(stored.get("config"), dict):
-        raise RunFolderError(f"{path} is not a run.json of bench.run (no config); choose a new --out")
-    return stored
 
 
 def check_method_identity(
@@ -118,3 +115,35 @@ def check_method_identity(
                 f"{str(old_sha.get(name))[:12]} then, {str(checkpoint_sha256.get(name))[:12]} now); give it "
                 f"its own label (--methods {method_of(name)}@NEW) or choose a new --out"
             )
+
+
+def overlaps(a: Path, b: Path) -> bool:
+    """Whether one of two paths is the other or lies inside it, after resolving links and `..`."""
+    a, b = a.expanduser().resolve(), b.expanduser().resolve()
+    return a == b or a in b.parents or b in a.parents
+
+
+def check_reads_and_writes(config: RunConfig, run_dir: Path, report: str) -> None:
+    """Refuse a run whose outputs (the run folder, with outputs/ and samples/; the report page and
+    its assets/ and runs/) overlap a folder it reads (predictions, a test image or mask folder): it would
+    overwrite what it scores, or read its own files back as input on the next resume."""
+    reads = {f"--predictions {name}={folder}": Path(folder) for name, folder in config.predictions.items()}
+    for flag, spec in (("--dataset", config.dataset), ("--masks", config.masks)):
+        if spec.startswith("folder:"):
+            reads[f"{flag} {spec}"] = Path(spec.removeprefix("folder:"))
+    writes = {f"the run folder {run_dir}": run_dir}
+    if report:  # the page, and the folders beside it that render_report writes
+        page = Path(report)
+        writes.update(
+            {
+                f"the report {target}": target
+                for target in (page, page.parent / "assets", page.parent / "runs")
+            }
+        )
+    for read_label, read in reads.items():
+        for write_label, written in writes.items():
+            if overlaps(read, written):
+                raise RunFolderError(
+                    f"{read_label} overlaps {write_label}: a run never writes where it reads; "
+                    "choose another --out (or --report) outside it"
+                )

@@ -5,7 +5,6 @@ report. bench/run.py is the command line over `evaluate`."""
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -14,8 +13,8 @@ from typing import Any
 import torch
 
 from bench import methods
-from bench.core.files import safe_name, sha256_path, write_json
-from bench.core.records import git_commit, package_versions
+from bench.core.files import safe_name, write_json
+from bench.core.records import copy_log_until, git_commit, package_versions
 from bench.core.vocabulary import CPU_SCALE_LABEL, MetricProtocol, method_of
 from bench.datasets.masks import MaskSet, bucketed_mask_set, load_mask_folder
 from bench.datasets.release_crop import load_release_test_set
@@ -30,10 +29,12 @@ from bench.evaluation.parallel import default_workers
 from bench.evaluation.predictions import Predictions
 from bench.evaluation.run_folder import (
     check_method_identity,
+    check_reads_and_writes,
     read_stored_run,
 )
 from bench.evaluation.timing import Timing
 from bench.methods import released
+from bench.methods.checkpoints import checkpoint_sha256
 from bench.reports.aggregate import summary_table
 from bench.reports.protocols import write_summary
 
@@ -120,8 +121,9 @@ def create_methods(config: RunConfig, every_method: bool) -> list[methods.Method
 
 
 def lbam_figures(created, test_set, mask_set, samples, run_dir: Path) -> dict[str, dict[str, str]]:
-    """Figures 7–8 of every LBAM instance on one qualitative pair (a middle bucket's)."""
-    instances = [m for m in created if method_of(m.name) == "lbam"]
+    """Figures 7–8 of every method that can show LBAM's intermediates (decided by capability, not by
+    name: `--predictions lbam=DIR` has none), on one qualitative pair (a middle bucket's)."""
+    instances = [m for m in created if callable(getattr(m, "intermediates", None))]
     if not instances or not samples:
         return {}
     pair = samples[len(samples) // 2]
@@ -131,16 +133,22 @@ def lbam_figures(created, test_set, mask_set, samples, run_dir: Path) -> dict[st
     return {m.name: save_lbam_figures(m, image, mask, run_dir / "figures", m.name) for m in instances}
 
 
-def copy_training_logs(checkpoints: dict[str, str], run_dir: Path) -> dict[str, str]:
-    """The train_log.csv beside each project checkpoint, kept with the run's records."""
+def copy_training_logs(
+    created: list[methods.Method], checkpoints: dict[str, str], run_dir: Path
+) -> dict[str, str]:
+    """The train_log.csv beside each project checkpoint, kept with the run's records: only the rows
+    of the steps the loaded weights had (training may have gone on, or been killed, after the
+    checkpoint was written)."""
     copied = {}
-    for name, path in checkpoints.items():
-        log = Path(path).parent / "train_log.csv"
-        if log.is_file():
-            target = run_dir / "training" / f"{safe_name(name)}.csv"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(log, target)
-            copied[name] = target.name
+    for method in created:
+        step = (getattr(method, "training", None) or {}).get("step")
+        log = Path(checkpoints.get(method.name, "")).parent / "train_log.csv"
+        if not isinstance(step, int) or method.name not in checkpoints or not log.is_file():
+            continue
+        target = run_dir / "training" / f"{safe_name(method.name)}.csv"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        copy_log_until(log, step, target)
+        copied[method.name] = target.name
     return copied
 
 
@@ -203,25 +211,52 @@ class Inputs:
     checkpoints_sha256: dict[str, str]
     lpips_model: torch.nn.Module | None
     lpips_note: str
+    lpips_sha256: str | None = None
 
 
-def load_lpips_or_note(weights: str | None) -> tuple[torch.nn.Module | None, str]:
+TORCHVISION_ALEXNET_SHA256 = "7be5be79"  # the prefix in torchvision's ImageNet file name
+
+
+def load_lpips_or_note(weights: str | None) -> tuple[torch.nn.Module | None, str, str | None]:
+    """The LPIPS model, the note run.json and the report show, and its AlexNet file's SHA-256.
+    Weights other than torchvision's ImageNet file are never reported as LPIPS v0.1."""
     try:
-        return load_lpips(weights), "computed (AlexNet, v0.1)"
+        model = load_lpips(weights)
     except LpipsUnavailable as error:
         note = f"unavailable: {error}"
         print(f"note: LPIPS {note}", file=sys.stderr)
-        return None, note
+        return None, note, None
+    digest = model.weights_sha256
+    if digest.startswith(TORCHVISION_ALEXNET_SHA256):
+        return model, "computed (AlexNet, v0.1)", digest
+    note = (
+        f"computed with AlexNet weights that are not torchvision's ImageNet file (sha256 {digest[:12]}…, "
+        f"expected {TORCHVISION_ALEXNET_SHA256}…): not comparable with published LPIPS"
+    )
+    print(f"note: LPIPS {note}", file=sys.stderr)
+    return model, note, digest
+
+
+def check_lpips_identity(previous: dict[str, Any] | None, digest: str | None, run_dir: Path) -> None:
+    """A resumed run scores LPIPS with the network its stored rows were scored with."""
+    if not previous or "lpips_sha256" not in previous or previous["lpips_sha256"] == digest:
+        return
+    then, now = (str(d)[:12] if d else "none" for d in (previous["lpips_sha256"], digest))
+    raise RunError(
+        f"the run in {run_dir} scored LPIPS with other AlexNet weights (sha256 {then} then, {now} now); "
+        "pass the same --lpips-weights or choose a new --out"
+    )
 
 
 def prepare_inputs(config: RunConfig, run_dir: Path, previous: dict[str, Any] | None, every: bool) -> Inputs:
     """Methods, test set and masks; a resumed folder must hold the same instances, images and masks."""
     created = create_methods(config, every_method=every)
-    checkpoints_sha256 = {n: sha256_path(p) for n, p in config.checkpoints.items()}
+    checkpoints_sha256 = {n: checkpoint_sha256(p) for n, p in config.checkpoints.items()}
     if previous:
         check_method_identity(previous, {m.name: m.describe() for m in created}, checkpoints_sha256)
     test_set, mask_set = build_test_set(config), build_mask_set(config)
-    lpips_model, lpips_note = load_lpips_or_note(config.lpips_weights)
+    lpips_model, lpips_note, lpips_sha256 = load_lpips_or_note(config.lpips_weights)
+    check_lpips_identity(previous, lpips_sha256, run_dir)
     for label, key, current in (("test images", "dataset", test_set), ("masks", "mask_set", mask_set)):
         stored = previous[key]["sha256"] if previous else current.sha256
         if stored != current.sha256:
@@ -231,7 +266,7 @@ def prepare_inputs(config: RunConfig, run_dir: Path, previous: dict[str, Any] | 
             )
     for name, why in test_set.skipped + mask_set.skipped:
         print(f"skipped {name}: {why}", file=sys.stderr)
-    return Inputs(created, test_set, mask_set, checkpoints_sha256, lpips_model, lpips_note)
+    return Inputs(created, test_set, mask_set, checkpoints_sha256, lpips_model, lpips_note, lpips_sha256)
 
 
 def provenance_record(
@@ -263,6 +298,7 @@ def provenance_record(
             "mask_ids": mask_set.mask_ids,
         },
         "lpips": inputs.lpips_note,
+        "lpips_sha256": inputs.lpips_sha256,
         "pairing": pairing.describe(),
         "ranks": how.world,
         "device": config.device,
@@ -311,6 +347,7 @@ def score_every_method(
 
 def evaluate(config: RunConfig, run_dir: Path, how: Invocation) -> Path:
     """The run in `run_dir` (locked by the caller): records, run.json, summary.csv and the report."""
+    check_reads_and_writes(config, run_dir, how.report)
     timing = how.timing or Timing()
     with timing.phase("inputs (data, masks, methods)"):
         previous = check_resumable(run_dir, config)
@@ -334,7 +371,7 @@ def evaluate(config: RunConfig, run_dir: Path, how: Invocation) -> Path:
         return run_dir  # another rank merges and finishes
     with timing.phase("LBAM figures, run.json"):
         provenance["figures"] = lbam_figures(inputs.methods, test_set, mask_set, samples, run_dir)
-        provenance["training_logs"] = copy_training_logs(config.checkpoints, run_dir)
+        provenance["training_logs"] = copy_training_logs(inputs.methods, config.checkpoints, run_dir)
         provenance["status"] = "complete"
         provenance["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         write_json(run_dir / "run.json", provenance)

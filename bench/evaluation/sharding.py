@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -69,13 +70,17 @@ def stop() -> None:
 
 
 def prepare_shard(run_dir: Path, rank: int, world: int) -> Shard:
-    """This rank's shard. Under several ranks, rank 0 first merges the record files an earlier,
-    interrupted launch left per rank and drops half-written items; then every rank reads the same
-    stored items (read only) once all have reached this point."""
+    """This rank's shard. Rank 0 (or the single process of a plain rerun) first merges the record
+    files an earlier, interrupted torchrun launch left per rank and drops half-written items, so
+    what they hold is never recomputed; then every rank reads the same stored items (read only)
+    once all have reached this point."""
+    if rank == 0:
+        merged = merge_rank_records(run_dir)
+        if merged:
+            print(f"{merged} items merged from the rank files of an earlier launch", file=sys.stderr)
     if world == 1:
         return Shard()
     if rank == 0:
-        merge_rank_records(run_dir)
         completed_items(run_dir)
     barrier()
     scores, _ = complete_records(run_dir / "scores.csv", run_dir / "latency.csv")

@@ -10,6 +10,8 @@ from bench.training.config import TrainingError, check_training_arguments  # noq
 
 # Settings that may differ on --resume (where and how fast it runs, not what it computes).
 RESUME_MAY_CHANGE = ("out", "device", "workers", "data_root", "vgg_weights", "deviations")
+# Settings that may differ on --resume as a recorded deviation (a lower rate after a NaN stop).
+RESUME_RECORDED = ("lr_g", "lr_d", "finetune_lr")
 
 
 def changed_settings(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
@@ -17,5 +19,17 @@ def changed_settings(stored: dict[str, Any], current: dict[str, Any]) -> list[st
     return [
         f"{key} {stored[key]!r} → {current[key]!r}"
         for key in stored
-        if key in current and key not in RESUME_MAY_CHANGE and stored[key] != current[key]
+        if key in current and key not in RESUME_MAY_CHANGE + RESUME_RECORDED and stored[key] != current[key]
     ]
+
+
+def resume_deviations(stored: dict[str, Any], current: dict[str, Any], step: int) -> list[str]:
+    """The deviations a resumed run carries: those its checkpoint recorded, this process's own
+    (once each), and every learning rate changed at this resume, with the step it applies from."""
+    changed = [
+        f"{key} {stored[key]!r} → {current[key]!r} from step {step + 1} (--resume)"
+        for key in RESUME_RECORDED
+        if key in stored and stored[key] != current.get(key)
+    ]
+    earlier = stored.get("deviations") if isinstance(stored.get("deviations"), list) else []
+    return list(dict.fromkeys([*map(str, earlier), *current.get("deviations", []), *changed]))

@@ -4,12 +4,12 @@ the explicit value, else the method's defaults, else the profile's, in that orde
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from bench.core.errors import BadInput
+from bench.core.files import unwritable
 from bench.datasets.training import DATA_READINGS
 from bench.methods.base import resolve_device
 from bench.training.losses import DEFAULT_VGG_INPUT, VGG_INPUTS, check_objective
@@ -279,28 +279,31 @@ class TrainConfig:
 
 def check_training_arguments(config: TrainConfig) -> None:
     """One-line errors for values that cannot work, before anything is built or written."""
-    for name in (
-        "size",
-        "resize_short",
-        "batch_size",
-        "epochs",
-        "steps",
-        "checkpoint_every",
-        "seed",
-        "workers",
-        "warmup_steps",
-        "val_every",
-    ):
-        if getattr(config, name) is not None and getattr(config, name) < 0:  # None: resolved later
+    for name in ("size", "batch_size", "checkpoint_every"):  # 0 cannot work (a step divides by it)
+        if getattr(config, name) is not None and getattr(config, name) < 1:  # None: resolved later
+            raise TrainingError(f"--{name.replace('_', '-')} must be 1 or more, got {getattr(config, name)}")
+    if config.resize_short is not None and config.size is not None and config.resize_short < config.size:
+        raise TrainingError(
+            f"--resize-short {config.resize_short} is below --size {config.size}: images are resized to "
+            "that short side, then cropped to --size"
+        )
+    for name in ("epochs", "steps", "finetune_steps", "seed", "workers", "warmup_steps", "val_every"):
+        if getattr(config, name) is not None and getattr(config, name) < 0:
             raise TrainingError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(config, name)}")
-    for name in ("lr_g", "lr_d", "finetune_lr", "width"):
+    for name in ("lr_g", "lr_d", "finetune_lr"):
         if getattr(config, name) is not None and not getattr(config, name) >= 0:  # also refuses NaN
             raise TrainingError(f"--{name.replace('_', '-')} must be positive, got {getattr(config, name)}")
+    if config.width is not None and not config.width > 0:
+        raise TrainingError(
+            f"--width must be above 0 (a fraction of the paper's channels), got {config.width}"
+        )
+    if not 0 <= config.mask_folder_fraction <= 1:
+        raise TrainingError(f"--mask-folder-fraction must be in [0, 1], got {config.mask_folder_fraction}")
     resolve_device(config.device)
     out = Path(config.out) if config.out else None
     if out is not None and out.exists() and not out.is_dir():
         raise TrainingError(f"--out {out} is a file, not a folder")
     if out is not None:
-        existing = next(p for p in [out, *out.absolute().parents] if p.exists())
-        if not os.access(existing, os.W_OK | os.X_OK):
-            raise TrainingError(f"--out {out}: cannot write in {existing} (read-only)")
+        blocked = unwritable(out)
+        if blocked is not None:
+            raise TrainingError(f"--out {out}: cannot write in {blocked} (read-only)")

@@ -36,7 +36,8 @@ def fit(
         raise RanksDiverged(f"ranks diverged: {summary['rank_checksums']}")
     if int(os.environ.get("RANK", "0")) == 0:
         (Path(config.out) / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        print(f"checkpoint: {summary['checkpoint']} (step {summary['step']} of {summary['total_steps']})")
+        written = summary["checkpoint"] or "none written"
+        print(f"checkpoint: {written} (step {summary['step']} of {summary['total_steps']})")
         if summary["deviations"]:
             print("deviations: " + "; ".join(summary["deviations"]))
     return summary

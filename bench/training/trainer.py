@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
-import io
 import os
 import platform
 import sys
@@ -22,8 +21,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from bench import methods
-from bench.core.files import atomic_write_text
-from bench.core.records import complete_rows, git_commit, package_versions
+from bench.core.files import full_disk
+from bench.core.records import copy_log_until, git_commit, package_versions
 from bench.datasets.masks import load_mask_folder
 from bench.datasets.training import TrainingStream, training_sources
 from bench.methods.base import resolve_device
@@ -36,7 +35,12 @@ from bench.methods.checkpoints import (
 )
 from bench.methods.lbam.discriminator import TwoColumnDiscriminator
 from bench.training import losses
-from bench.training.checks import TrainingError, changed_settings, check_training_arguments
+from bench.training.checks import (
+    TrainingError,
+    changed_settings,
+    check_training_arguments,
+    resume_deviations,
+)
 from bench.training.config import TrainConfig
 from bench.training.distributed import Distributed, average_gradients, parameter_checksum
 from bench.training.legacy_adam import LegacyAdam
@@ -44,6 +48,17 @@ from bench.training.validation import VAL_LOG, bucket_means, curve_rows, validat
 
 CHECKPOINT = "checkpoint.pt"
 LOG = "train_log.csv"
+
+
+def stored_bytes(data: Any) -> int:
+    """Bytes of the tensors in a nested checkpoint (what torch.save must write, at least)."""
+    if isinstance(data, torch.Tensor):
+        return data.untyped_storage().nbytes()
+    if isinstance(data, dict):
+        return sum(stored_bytes(v) for v in data.values())
+    if isinstance(data, list | tuple):
+        return sum(stored_bytes(v) for v in data)
+    return 0
 
 
 def atomic_save(data: dict[str, Any], path: Path) -> None:
@@ -54,6 +69,7 @@ def atomic_save(data: dict[str, Any], path: Path) -> None:
     except (OSError, RuntimeError) as error:  # torch reports a full disk as a RuntimeError
         temporary.unlink(missing_ok=True)
         reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+        reason = full_disk(error, path.parent, stored_bytes(data)) or reason
         raise TrainingError(f"cannot write {path} ({reason}); the previous checkpoint is unchanged") from None
 
 
@@ -102,6 +118,10 @@ class Trainer:
         self.ids, self.sources = training_sources(config.dataset, config.data_root)
         config.resolve_steps(len(self.sources))
         self.total_steps = config.steps + config.finetune_steps
+        if self.total_steps == 0:
+            raise TrainingError(
+                "--steps 0 with no fine-tuning steps leaves nothing to train: give --steps 1 or more"
+            )
         self.mask_folder = (
             load_mask_folder(config.mask_folder, config.size, buckets_only=False)
             if config.mask_folder
@@ -170,10 +190,11 @@ class Trainer:
         if not own_checkpoint(data):
             raise CheckpointError(f"{path} is not a {self.config.method} training checkpoint of this project")
         checked_own(data, str(path), self.config.method)
-        changed = changed_settings(
-            {k: list(v) if isinstance(v, tuple) else v for k, v in (data.get("train_config") or {}).items()},
-            {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self.config).items()},
+        stored, current = (
+            {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()}
+            for settings in (data.get("train_config") or {}, dataclasses.asdict(self.config))
         )
+        changed = changed_settings(stored, current)
         if changed:
             raise TrainingError(
                 f"--resume with other settings than {path} was trained with ({'; '.join(changed)}); "
@@ -193,18 +214,17 @@ class Trainer:
         earlier = data.get("git_commits") or [data.get("git_commit", "unknown")]
         self.git_commits = earlier + [c for c in self.git_commits if c != earlier[-1]]
         self.curve = list((data.get("validation") or {}).get("curve", []))
+        self.config.deviations[:] = resume_deviations(stored, current, self.step)
+        for optimizer, rate in ((self.optimizer_g, self.config.lr_g), (self.optimizer_d, self.config.lr_d)):
+            for group in optimizer.param_groups if optimizer is not None else []:
+                group["lr"] = rate  # the stored state holds the old rate (stage 2 sets its own)
         self.trim_log()
 
     def trim_log(self) -> None:
         """Drop log rows written after the checkpoint (they will be written again)."""
         log = self.out / LOG
         if self.dist.main and log.exists():
-            with open(log, newline="") as handle:
-                header, rows = complete_rows(handle.read())
-            kept = [r for r in rows if r[0].isdigit() and int(r[0]) <= self.step]
-            buffer = io.StringIO()
-            csv.writer(buffer).writerows([header, *kept] if header else [])
-            atomic_write_text(log, buffer.getvalue())
+            copy_log_until(log, self.step, log)
 
     # one step --------------------------------------------------------------------------------
     def autocast(self) -> contextlib.AbstractContextManager:
@@ -268,10 +288,15 @@ class Trainer:
         bad = {k: v.item() for k, v in values.items() if not torch.isfinite(v).all()}
         if bad:
             kept = self.out / CHECKPOINT
+            advice = (
+                f"the last good checkpoint {kept} is unchanged: run the same command with --resume and a "
+                "lower --lr-g/--lr-d (recorded as a deviation)"
+                if kept.exists()
+                else "no checkpoint was written yet: run again with a lower --lr-g/--lr-d"
+            )
             raise TrainingError(
-                f"non-finite loss at step {self.step + 1}: {bad}. Training stopped; the last good "
-                f"checkpoint {kept if kept.exists() else '(none yet)'} is unchanged. Lower the learning "
-                "rate or check the data."
+                f"non-finite loss at step {self.step + 1}: {bad}. Training stopped; {advice}, or check "
+                "the data."
             )
 
     def enter_finetuning(self) -> None:
@@ -328,6 +353,8 @@ class Trainer:
         self, resume: bool = False, stop_after: int | None = None, progress: bool = True
     ) -> dict[str, Any]:
         config = self.config
+        if stop_after is not None and stop_after < 1:
+            raise TrainingError(f"--stop-after must be 1 or more, got {stop_after}")
         self.start(resume)
         last_step = self.total_steps if stop_after is None else min(self.total_steps, self.step + stop_after)
         bar = tqdm(
@@ -393,7 +420,7 @@ class Trainer:
         summary = {
             "step": self.step,
             "total_steps": self.total_steps,
-            "checkpoint": str(self.out / CHECKPOINT),
+            "checkpoint": str(self.out / CHECKPOINT) if (self.out / CHECKPOINT).is_file() else None,
             "deviations": self.config.deviations,
             "world": self.dist.world,
             "checksum": parameter_checksum(self.generator),

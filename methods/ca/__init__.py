@@ -25,7 +25,7 @@ from bench.methods.ca.network import CHANNELS, DeepFillV1, tf_names
 from bench.methods.checkpoints import CheckpointError, strict_load
 from bench.methods.learned import LearnedMethod
 from bench.methods.registry import register
-from bench.methods.tf_bundle import Bundle, BundleError
+from bench.methods.tf_bundle import Bundle, BundleError, loaded_sha256
 
 SIZE_MULTIPLE = 8  # three stride-2 levels: two convolutions and the attention's rate 2
 GENERATOR_SCOPE = "inpaint_net/"
@@ -109,9 +109,10 @@ class CA(LearnedMethod):
         strict_load(self.net, state, bundle.index.name)
         self.trained, self.checkpoint_kind = True, "deepfill-v1-tf"
         self.ignored_variables = len(ignored)
-        self.training = {
-            "release": "generative_inpainting v1.0.0 (TensorFlow, CC BY-NC 4.0)",
+        self.training = {  # what was loaded; nothing here claims it is the authors' file
+            "layout": "generative_inpainting v1.0.0 (TensorFlow V2 checkpoint, 84 inpaint_net variables)",
             "checkpoint": bundle.index.parent.name + "/" + bundle.index.name,
+            "sha256": loaded_sha256(bundle.index),
             "holes": TRAINING_HOLES,
         }
         self.net.to(self.device)
