@@ -36,6 +36,7 @@ from bench.reports import paper
 from bench.reports import plots as report_plots
 from bench.reports.aggregate import latency_stats
 from bench.reports.protocols import protocol_means, run_order, sensitivity_rows
+from bench.reports.study import percent, run_studies
 from bench.reports.tables import (
     PROTOCOL_DESCRIPTIONS,
     paired_rows,
@@ -195,6 +196,7 @@ def report_context(run_dir: Path, assets: Path, provenance: dict[str, Any]) -> d
         "plots": result_plots(means, latency, run_dir, assets, provenance),
         "figures": lbam_figures(run_dir, assets, provenance),
         "not_comparable": comparability(provenance),
+        "studies": run_studies(run_dir),
     }
 
 
@@ -263,7 +265,9 @@ def render_report(run_dir: Path, out: Path) -> Path:
     page = assets.name
     runs_dir = out.parent / "runs"
     runs = rendered_runs(runs_dir, context, page)
-    template = template_environment().get_template("index.html.j2")
+    environment = template_environment()
+    environment.filters["percent"] = percent
+    template = environment.get_template("index.html.j2")
     base = f"assets/{quote(page)}/"
     for target, prefix, runs_base in ((runs_dir / f"{page}.html", "../", ""), (out, "", "runs/")):
         target.write_text(

@@ -197,6 +197,10 @@ def imported_names(path: Path) -> set[str]:
     return names
 
 
+# modules and the package data: report templates and tables, the study's pages and polygons, catalogues
+DATA_SUFFIXES = (".py", ".csv", ".j2", ".json", ".js", ".css")
+
+
 @pytest.mark.slow
 def test_the_wheel_holds_every_module_and_the_reports_data(tmp_path):
     """Build the wheel from a copy of the checkout: a folder with .py files (or the report's
@@ -212,7 +216,7 @@ def test_the_wheel_holds_every_module_and_the_reports_data(tmp_path):
     expected = {"bench/reports/templates/index.html.j2"}
     for folder, package in PARTS.items():
         for path in (ROOT / folder).rglob("*"):
-            if path.suffix in (".py", ".csv", ".j2") and "__pycache__" not in path.parts:
+            if path.suffix in DATA_SUFFIXES and "__pycache__" not in path.parts:
                 expected.add("/".join([*package.split("."), *path.relative_to(ROOT / folder).parts]))
     assert sorted(expected - held) == []
     assert {name.split("/")[0] for name in held} == {"bench", wheel.name.split("-")[0] + "-0.1.0.dist-info"}
