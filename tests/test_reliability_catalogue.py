@@ -18,6 +18,14 @@ def test_a_local_folder_named_like_a_catalogue_entry_never_shadows_it(entry, tmp
     weights.mkdir()
     work.mkdir()
     monkeypatch.chdir(work)
+    if entry.shipped:  # inside the package: the bare name is the shipped file, never ./NAME
+        (work / entry.name).mkdir()
+        assert released.resolve_checkpoint(entry.method, entry.name, weights) == released.locate(entry)
+        assert (
+            released.resolve_checkpoint(entry.method, f"./{entry.name}", weights).resolve()
+            == work / entry.name
+        )
+        return
     for name in (entry.name, entry.filename):
         local = work / name
         local.mkdir(exist_ok=True)
