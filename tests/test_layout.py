@@ -54,8 +54,17 @@ def test_the_bottom_layer_imports_no_other_unit_and_nothing_heavy():
     for path in sorted((ROOT / "bench" / "core").rglob("*.py")):
         assert bench_imports(path) <= {"core"}, path
         text = path.read_text()
-        for heavy in ("torch", "cv2", "matplotlib", "jinja2", "skimage"):
-            assert f"import {heavy}" not in text and f"from {heavy}" not in text, (path, heavy)
+        heavy = ("cv2", "matplotlib", "jinja2", "skimage") + (() if path.name == "tensors.py" else ("torch",))
+        for name in heavy:  # tensors.py: the helpers shared by metrics, losses and methods
+            assert f"import {name}" not in text and f"from {name}" not in text, (path, name)
+
+
+@pytest.mark.parametrize("module", ["bench.evaluation.metrics", "bench.training.losses"])
+def test_metrics_and_losses_load_no_method_module(module):
+    probe = f"import sys, {module}\nprint(sorted(m for m in sys.modules if m.startswith('bench.methods')))"
+    result = run_python(["-c", probe], ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
 def run_python(code: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:

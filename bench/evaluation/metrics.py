@@ -21,9 +21,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from bench.core.tensors import composite, default_weights_dir, in_chunks
 from bench.core.vocabulary import MetricProtocol
-from bench.methods.base import composite, in_chunks
-from bench.methods.released import default_weights_dir
 
 
 def to_luma(image: Tensor) -> Tensor:
