@@ -2,25 +2,30 @@
 
 `--checkpoint gl=places2` (or `methods.create("gl", checkpoint="places2")`) names an entry; the file
 is looked up in a weights folder (`--weights-dir`, default the torch hub cache folder
-`$TORCH_HOME/hub/checkpoints`). Nothing is downloaded: a missing file gets a message with its
-source and the path to put it at. Where a hash is known, a file that does not match is refused.
+`$TORCH_HOME/hub/checkpoints`), or, for an entry with `shipped=True`, inside this package (its
+`filename` relative to this folder, e.g. "weights/lbam_cpu.pth", which setup's package data
+installs). Nothing is downloaded: a missing file gets a message with its source and the path to put
+it at. Where a hash is known (md5, sha1, sha256), a file that does not match is refused.
+`resolve_checkpoint` is the one rule every method's checkpoint argument goes through.
 """
 
 from __future__ import annotations
 
+import glob
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from bench.core.errors import MethodError
 from bench.core.files import file_digest
+from bench.core.tensors import default_weights_dir
 
 GL_SOURCE = (
     "http://iizuka.cs.tsukuba.ac.jp/data/ (download_model.sh of satoshiiizuka/siggraph2017_inpainting)"
 )
 CA_SOURCE = "Google Drive folder linked from the README of JiahuiYu/generative_inpainting, tag v1.0.0"
 CA_FILES = ("snap-0.index", "snap-0.data-00000-of-00001")
+PACKAGE_DIR = Path(__file__).resolve().parent  # where the files of shipped entries live
 
 
 class ReleasedWeightsError(MethodError):
@@ -38,6 +43,8 @@ class ReleasedWeights:
     md5: str | None = None
     sha1: str | None = None
     files: tuple[str, ...] = ()  # a folder entry (TensorFlow checkpoints): the files it must hold
+    sha256: str | None = None
+    shipped: bool = False  # the file ships inside this package: `filename` is relative to PACKAGE_DIR
 
 
 CATALOGUE: tuple[ReleasedWeights, ...] = (
@@ -123,14 +130,8 @@ def find(method: str, name: str) -> ReleasedWeights | None:
     return next((e for e in entries(method) if name in (e.name, e.filename)), None)
 
 
-def default_weights_dir() -> Path:
-    """torch's cache of downloaded weights, $TORCH_HOME/hub/checkpoints: where every released or
-    ImageNet weights file (LBAM, GL, CA, VGG16, AlexNet) is looked for by default."""
-    return Path(torch.hub.get_dir()) / "checkpoints"
-
-
 def check_hashes(entry: ReleasedWeights, path: Path) -> None:
-    for algorithm, expected in (("md5", entry.md5), ("sha1", entry.sha1)):
+    for algorithm, expected in (("md5", entry.md5), ("sha1", entry.sha1), ("sha256", entry.sha256)):
         if expected and (found := file_digest(path, algorithm)) != expected:
             raise ReleasedWeightsError(
                 f"{entry.method}={entry.name}: {path} has {algorithm} {found}, but the released "
@@ -141,9 +142,16 @@ def check_hashes(entry: ReleasedWeights, path: Path) -> None:
 def locate(entry: ReleasedWeights, weights_dir: str | Path | None = None) -> Path:
     """The entry's file (or folder) in the weights folder, checked against its known hashes."""
     folder = Path(weights_dir) if weights_dir is not None else default_weights_dir()
+    if entry.shipped:
+        folder = PACKAGE_DIR
     path = folder / entry.filename
     needed = [path / f for f in entry.files] if entry.files else [path]
     missing = [p for p in needed if not p.is_file()]
+    if missing and entry.shipped:
+        raise ReleasedWeightsError(
+            f"{entry.method}={entry.name}: {missing[0]} ships with this package but is missing; "
+            "reinstall inpaint-bench"
+        )
     if missing:
         what = f"a folder holding {' + '.join(entry.files)}" if entry.files else "the file"
         raise ReleasedWeightsError(
@@ -156,9 +164,23 @@ def locate(entry: ReleasedWeights, weights_dir: str | Path | None = None) -> Pat
     return path
 
 
+def visibly_a_path(value: str | Path) -> bool:
+    """A Path, or text with a path separator or a leading '.' or '~': never a catalogue name."""
+    text = str(value)
+    return isinstance(value, Path) or "/" in text or os.sep in text or text.startswith((".", "~"))
+
+
 def resolve_checkpoint(method: str, value: str | Path, weights_dir: str | Path | None = None) -> Path:
-    """A checkpoint argument → a path: an existing path as it is, else a catalogue name of `method`."""
-    if Path(value).exists():
+    """The one rule for every method's checkpoint argument (a file, a folder or a catalogue name):
+    a visible path is taken as it is (~ expanded; the method's loader checks it); otherwise a
+    catalogue name of `method` wins, then an existing file or folder (or a prefix such as CA's
+    snap-0) in the current folder, then a released file's own name, looked up in the weights folder."""
+    if visibly_a_path(value):
+        return Path(value).expanduser()
+    entry = next((e for e in entries(method) if e.name == value), None)
+    if entry is not None:
+        return locate(entry, weights_dir)
+    if Path(value).exists() or glob.glob(glob.escape(str(value)) + ".*"):
         return Path(value)
     entry = find(method, str(value))
     if entry is not None:
