@@ -3,8 +3,10 @@
 Every folder holding a .py file is a package, found by walking the folders, so none can be
 forgotten: bench/ is `bench`, and the checkout's methods/, datasets/ and reports/ are installed
 as bench.methods, bench.datasets and bench.reports (datasets/ without __init__.py on purpose:
-see bench/__init__.py). tests/test_layout.py builds the wheel and checks that it holds every
-.py file and the report's data.
+see bench/__init__.py). Every other file in those folders (the report's templates and paper
+tables, the corpus list, shipped weights under methods/weights/) is package data of the nearest
+package above it, found the same way. tests/test_layout.py builds the wheel and checks that it
+holds every file.
 """
 
 from pathlib import Path
@@ -21,17 +23,38 @@ PARTS = {
 }
 
 
+def shipped(path: Path) -> bool:
+    """A file of the package: not a cache, a compiled file or a hidden file."""
+    hidden = any(part == "__pycache__" or part.startswith(".") for part in path.relative_to(ROOT).parts)
+    return path.is_file() and path.suffix != ".pyc" and not hidden
+
+
 def packages() -> list[str]:
     found = set()
     for folder, package in PARTS.items():
         for source in (ROOT / folder).rglob("*.py"):
             inner = source.parent.relative_to(ROOT / folder).parts
-            if "__pycache__" not in inner:
+            if shipped(source):
                 found.add(".".join([package, *inner]))
     return sorted(found)
 
 
+def package_data(names: list[str]) -> dict[str, list[str]]:
+    """Every other file, as data of the nearest package above it."""
+    data: dict[str, list[str]] = {}
+    for folder, package in PARTS.items():
+        for path in sorted((ROOT / folder).rglob("*")):
+            inner = path.relative_to(ROOT / folder).parts
+            if path.suffix == ".py" or not shipped(path):
+                continue
+            depth = max(d for d in range(len(inner)) if ".".join([package, *inner[:d]]) in names)
+            owner = ".".join([package, *inner[:depth]])
+            data.setdefault(owner, []).append("/".join(inner[depth:]))
+    return data
+
+
 setup(
     packages=packages(),
+    package_data=package_data(packages()),
     package_dir={package: folder for folder, package in PARTS.items() if folder != package},
 )
