@@ -1,10 +1,13 @@
 """`python -m bench.reproduce table1|table2`: the paper's tables end to end (used by nox).
 
-table1: trains LBAM and PConv with the `mini` profile on the demo data when no checkpoints are given
-(reusing finished trainings, resuming unfinished ones), runs the harness on every method and
-renders the report. With `--dataset places --data-root … --checkpoint lbam=… --checkpoint pconv=…`
-it is the paper's Table 1 protocol.
-table2: trains every Table 2 variant (mini profile on the demo data, or `--profile paper` on
+table1: every method on the test set; LBAM and PConv with the CPU-scale weights the suite ships
+(methods/weights, labelled as such in the report) unless checkpoints are given; `--retrain` trains
+them anew with the command recorded in their catalogue entry (`--profile cpu` on the corpus of
+`python -m bench.corpus fetch`; `--profile mini` on the demo photos), reusing finished trainings and
+resuming unfinished ones. With `--dataset places --data-root … --checkpoint lbam=… --checkpoint
+pconv=…` it is the paper's Table 1 protocol.
+table2: trains every Table 2 variant (`--profile cpu`, the default: the corpus, TABLE2_CPU_STEPS
+steps each, with the adversarial term except in "w/o L_adv"; `mini` on the demo photos; `paper` on
 Paris), evaluates them side by side as lbam@<variant> and renders the Table 2 mirror.
 Options not listed here are those of `python -m bench.run`; the trainings and the evaluation run
 through bench.fit and bench.evaluate.
@@ -28,6 +31,9 @@ from bench.training.entry import fit
 from bench.training.trainer import CHECKPOINT
 
 TABLE2_VARIANTS = (*ABLATIONS, "no_adv")
+# The cpu profile's 2000 steps per model are the shipped weights' budget; eight Table 2 variants at
+# that budget would take a day on 2 cores, so each gets this many (docs/cpu_profile.md: the time).
+TABLE2_CPU_STEPS = 300
 
 
 def trained_checkpoint(config: TrainConfig, progress: bool) -> Path:
@@ -51,7 +57,12 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("table", choices=["table1", "table2"])
-    parser.add_argument("--profile", default="mini", choices=["mini", "paper"], help="training profile")
+    parser.add_argument(
+        "--profile", default="cpu", choices=["cpu", "mini", "paper"], help="training profile (default: cpu)"
+    )
+    parser.add_argument(
+        "--retrain", action="store_true", help="table1: train LBAM and PConv instead of the shipped weights"
+    )
     parser.add_argument("--dataset", default=None, help="evaluation (and table2 training) data set")
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--checkpoint", action="append", default=[], metavar="NAME=PATH")
@@ -71,17 +82,21 @@ class MissingCheckpoint(Exception):
 def table1_checkpoints(
     args: argparse.Namespace, given: dict[str, str], overrides: dict[str, Any]
 ) -> dict[str, str]:
-    """LBAM and PConv checkpoints: the given ones, else mini-profile ones trained once (demo only)."""
-    dataset, checkpoints = args.dataset or "demo", dict(given)
+    """LBAM and PConv checkpoints: the given ones; else, with --retrain, ones trained once with the
+    profile (the cpu one on the corpus, mini on the demo photos); else none here, so the run takes
+    the shipped CPU-scale weights."""
+    checkpoints = dict(given)
+    if not args.retrain:
+        return checkpoints
     for method in ("lbam", "pconv"):
         if method in checkpoints:
             continue
-        if dataset != "demo":
+        if args.profile == "paper":
             raise MissingCheckpoint(
-                f"no --checkpoint {method}=PATH for {dataset}: train one with "
+                f"no --checkpoint {method}=PATH: paper-scale training is a job for "
                 f"python -m bench.train --method {method} --profile paper --dataset …"
             )
-        out = Path(args.train_dir) / f"{method}-mini"
+        out = Path(args.train_dir) / f"{method}-{args.profile}"
         config = TrainConfig(method=method, profile=args.profile, out=str(out), **overrides)
         checkpoints[method] = str(trained_checkpoint(config, not args.no_progress))
     return checkpoints
@@ -91,29 +106,38 @@ def table2_checkpoints(
     args: argparse.Namespace, given: dict[str, str], overrides: dict[str, Any]
 ) -> dict[str, str]:
     """One LBAM instance per Table 2 variant: the given checkpoint, else one trained once."""
-    dataset, checkpoints = table2_dataset(args), {}
+    checkpoints = {}
     for variant in TABLE2_VARIANTS:
         name = f"lbam@{variant}"
         if name in given:
             checkpoints[name] = given[name]
-            continue
-        variant_options = {"no_adv": True} if variant == "no_adv" else {"ablation": variant}
-        out = Path(args.train_dir) / f"table2-{variant}-{args.profile}"
-        config = TrainConfig(
-            method="lbam",
-            profile=args.profile,
-            dataset=dataset,
-            data_root=args.data_root,
-            out=str(out),
-            **variant_options,
-            **overrides,
-        )
-        checkpoints[name] = str(trained_checkpoint(config, not args.no_progress))
+        else:
+            config = table2_config(args, variant, overrides)
+            checkpoints[name] = str(trained_checkpoint(config, not args.no_progress))
     return checkpoints
 
 
-def table2_dataset(args: argparse.Namespace) -> str:
-    return args.dataset or ("paris" if args.profile == "paper" else "demo")
+def table2_config(args: argparse.Namespace, variant: str, overrides: dict[str, Any]) -> TrainConfig:
+    """A variant's training: its ablation, the adversarial term unless "w/o L_adv" (the cpu profile
+    leaves it out by default), TABLE2_CPU_STEPS under the cpu profile; --steps/--width win."""
+    options: dict[str, Any] = (
+        {"no_adv": True} if variant == "no_adv" else {"ablation": variant, "no_adv": False}
+    )
+    if args.profile == "cpu":
+        options["steps"] = TABLE2_CPU_STEPS
+    return TrainConfig(
+        method="lbam",
+        profile=args.profile,
+        dataset=table2_dataset(args),
+        data_root=args.data_root,
+        out=str(Path(args.train_dir) / f"table2-{variant}-{args.profile}"),
+        **{**options, **overrides},
+    )
+
+
+def table2_dataset(args: argparse.Namespace) -> str | None:
+    """The training set: the profile's (cpu: the corpus; paper: Paris) unless --dataset is given."""
+    return args.dataset or {"paper": "paris", "mini": "demo"}.get(args.profile)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -127,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             checkpoints, dataset = table1_checkpoints(args, given, overrides), args.dataset or "demo"
             names = run_args.methods
         else:
-            checkpoints, dataset = table2_checkpoints(args, given, overrides), table2_dataset(args)
+            checkpoints = table2_checkpoints(args, given, overrides)
+            dataset = args.dataset or ("paris" if args.profile == "paper" else "demo")
             names = run_args.methods if run_args.methods != "all" else ",".join(checkpoints)
         config = bench_run.build_config(run_args)
         config = dataclasses.replace(

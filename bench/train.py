@@ -50,17 +50,34 @@ def parse_args(argv: list[str] | None, description: str = __doc__) -> tuple[Trai
         help="recompute (D(fake) after D's step) | legacy (the release on torch ≤ 1.4)",
     )
     parser.add_argument(
-        "--no-adv", action="store_true", help="drop the adversarial term (Table 2 'w/o L_adv')"
+        "--no-adv",
+        action="store_const",
+        const=True,
+        default=None,
+        help="drop the adversarial term (Table 2 'w/o L_adv'; the cpu profile's default)",
     )
     parser.add_argument("--profile", default="mini", choices=sorted(PROFILES))
-    parser.add_argument("--dataset", default="demo", help="demo | folder:PATH | paris | places")
+    parser.add_argument(
+        "--dataset", default=None, help="demo | folder:PATH | paris | places (default: the profile's)"
+    )
     parser.add_argument("--data-root", default=None)
     parser.add_argument(
         "--mask-folder", default=None, help="NVIDIA-layout training masks mixed with random-shape masks"
     )
     parser.add_argument("--mask-folder-fraction", type=float, default=0.4)
     parser.add_argument("--batch-size", type=int, default=None, help="global batch, split across ranks")
-    for name in ("size", "resize_short", "epochs", "steps", "finetune_steps", "checkpoint_every"):
+    parser.add_argument(
+        "--crop-scale-max", type=float, default=None, help="multi-scale crops up to size·this"
+    )
+    parser.add_argument("--free-form-fraction", type=float, default=None, help="share of free-form masks")
+    parser.add_argument(
+        "--data-reading", default=None, help="crop | squash (default: crop; pconv community: squash)"
+    )
+    parser.add_argument("--perceptual", default=None, help="vgg16 | none (default: the profile's)")
+    parser.add_argument("--lr-schedule", default=None, help="constant | cosine (default: the profile's)")
+    parser.add_argument("--val-dataset", default=None, help="held-out photos scored during training")
+    names = ("size", "resize_short", "epochs", "steps", "finetune_steps", "checkpoint_every")
+    for name in (*names, "warmup_steps", "val_every"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=0)

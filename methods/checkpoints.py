@@ -138,6 +138,7 @@ def merge_options(
 
 def training_summary(data: Mapping[str, Any]) -> dict[str, Any]:
     """What a project checkpoint says about its training, for the results' provenance: every
-    TrainConfig field it was saved with (none picked by hand), its step and its VGG16 weights."""
+    TrainConfig field it was saved with (none picked by hand), its step, its VGG16 weights and its
+    validation curve (with Telea's scores on the same pairs) where it was validated."""
     config = data.get("train_config") or {}
-    return {**config, "step": data.get("step"), "vgg": data.get("vgg")}
+    return {**config, "step": data.get("step"), "vgg": data.get("vgg"), "validation": data.get("validation")}

@@ -12,6 +12,7 @@ it at. Where a hash is known (md5, sha1, sha256), a file that does not match is 
 from __future__ import annotations
 
 import glob
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,9 @@ GL_SOURCE = (
 CA_SOURCE = "Google Drive folder linked from the README of JiahuiYu/generative_inpainting, tag v1.0.0"
 CA_FILES = ("snap-0.index", "snap-0.data-00000-of-00001")
 PACKAGE_DIR = Path(__file__).resolve().parent  # where the files of shipped entries live
+SHIPPED_DIR = PACKAGE_DIR / "weights"  # weights this suite trained, shipped in the package
+SHIPPED_CATALOGUE = "catalogue.json"  # their entries (written by python -m bench.weights export)
+SHIPPED_LICENCE = "MIT (this repository); trained on the corpus of python -m bench.corpus fetch"
 
 
 class ReleasedWeightsError(MethodError):
@@ -119,6 +123,33 @@ CATALOGUE: tuple[ReleasedWeights, ...] = (
         )
     ),
 )
+
+
+def shipped_entries(path: Path = SHIPPED_DIR / SHIPPED_CATALOGUE) -> tuple[ReleasedWeights, ...]:
+    """The weights this suite trained and ships (methods/weights/catalogue.json), as entries."""
+    if not path.is_file():
+        return ()
+    return tuple(
+        ReleasedWeights(
+            e["method"],
+            e["name"],
+            e["filename"],
+            f"trained by this suite: {e['training_command']}",
+            e["licence"],
+            e["description"],
+            sha256=e["sha256"],
+            shipped=True,
+        )
+        for e in json.loads(path.read_text())
+    )
+
+
+CATALOGUE = CATALOGUE + shipped_entries()
+
+
+def shipped_default(method: str) -> ReleasedWeights | None:
+    """The weights `method` runs with when no checkpoint is given: the suite's CPU-scale ones."""
+    return next((e for e in entries(method) if e.shipped and e.name == "cpu"), None)
 
 
 def entries(method: str) -> list[ReleasedWeights]:

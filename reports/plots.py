@@ -65,3 +65,22 @@ def training_curves(log: pd.DataFrame, title: str, path: Path) -> None:
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7)
     _save(figure, path)
+
+
+def learning_curve(validation: dict, title: str, path: Path) -> None:
+    """Validation PSNR per bucket against the step, Telea's PSNR on the same pairs dashed in the
+    same colour: a model under its dashed line has not learned to beat the classical fill."""
+    curve = pd.DataFrame(validation.get("curve") or [])
+    telea = validation.get("telea") or {}
+    figure, axis = plt.subplots(figsize=(5.5, 3.4), dpi=110)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for colour, (bucket, rows) in zip(colours, curve.groupby("bucket"), strict=False):
+        axis.plot(rows["step"], rows["psnr"], marker=".", color=colour, label=f"{bucket}")
+        if bucket in telea:
+            axis.axhline(telea[bucket]["psnr"], color=colour, linestyle="--", linewidth=0.9)
+    axis.set_xlabel("training step")
+    axis.set_ylabel("validation PSNR (dB)")
+    axis.set_title(f"{title} (dashed: Telea on the same pairs)", fontsize=9)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7, title="hole ratio", title_fontsize=7)
+    _save(figure, path)

@@ -19,7 +19,15 @@ import pandas as pd
 
 from bench.core.files import read_json, safe_name
 from bench.core.records import read_latency, read_scores
-from bench.core.vocabulary import BUCKETS, METRIC_LABELS, OUTSIDE, TABLE_METRICS, bucket_label, method_of
+from bench.core.vocabulary import (
+    BUCKETS,
+    CPU_SCALE_LABEL,
+    METRIC_LABELS,
+    OUTSIDE,
+    TABLE_METRICS,
+    bucket_label,
+    method_of,
+)
 from bench.reports import paper
 from bench.reports import plots as report_plots
 from bench.reports.aggregate import latency_stats
@@ -72,6 +80,12 @@ def training_plots(run_dir: Path, assets: Path, provenance: dict[str, Any]) -> l
             target = f"training_{file_name.removesuffix('.csv')}.png"
             report_plots.training_curves(log, f"training of {name}", assets / target)
             plots.append({"title": f"training curves: {name}", "src": target})
+    for name, info in sorted(provenance.get("methods", {}).items()):
+        validation = (info.get("training") or {}).get("validation")
+        if validation and validation.get("curve"):
+            target = f"learning_{safe_name(name)}.png"
+            report_plots.learning_curve(validation, f"learning curve of {name}", assets / target)
+            plots.append({"title": f"learning curve: {name} (held-out validation photos)", "src": target})
     return plots
 
 
@@ -86,6 +100,11 @@ def comparability(provenance: dict[str, Any]) -> list[str]:
         )
     for name, info in provenance.get("methods", {}).items():
         training = info.get("training") or {}
+        if training.get("profile") == "cpu":
+            reasons.append(
+                f"{name}: {CPU_SCALE_LABEL} ({training.get('steps')} steps, {training.get('size')} px, "
+                f"width {training.get('width')}, on {training.get('dataset')})"
+            )
         if training.get("profile") == "mini":
             reasons.append(
                 f"{name} was trained with the CPU 'mini' profile ({training.get('steps')} steps, "
@@ -134,6 +153,10 @@ def lbam_figures(run_dir: Path, assets: Path, provenance: dict[str, Any]) -> lis
     ]
 
 
+def trained_with_profile(provenance: dict[str, Any], name: str) -> str | None:
+    return ((provenance.get("methods", {}).get(name) or {}).get("training") or {}).get("profile")
+
+
 def report_context(run_dir: Path, assets: Path) -> dict[str, Any]:
     """Everything the template shows, computed from the run folder's stored records only."""
     provenance = read_json(run_dir / "run.json")
@@ -152,6 +175,8 @@ def report_context(run_dir: Path, assets: Path) -> dict[str, Any]:
         "method_names": method_names,
         "paper_names": [paper.PAPER_METHOD_NAMES.get(method_of(m), "") for m in method_names],
         "untrained": [m for m in method_names if options[m].get("trained") is False],
+        "cpu_scale": [m for m in method_names if trained_with_profile(provenance, m) == "cpu"],
+        "cpu_scale_label": CPU_SCALE_LABEL,
         "table1": table1_rows(means, method_names),
         "protocol_name": protocol,
         "protocols": PROTOCOL_DESCRIPTIONS,

@@ -15,6 +15,8 @@ def no_vgg(tmp_path, monkeypatch):
 
 def test_table2_trains_every_variant_once_and_renders_the_mirror(tmp_path):
     common = [
+        "--profile",
+        "mini",
         "--train-dir",
         str(tmp_path / "train"),
         "--steps",
@@ -67,6 +69,38 @@ def test_trained_checkpoint_resumes_an_unfinished_training(tmp_path):
     assert checkpoint == out / "checkpoint.pt"
 
 
-def test_table1_on_other_data_needs_checkpoints(tmp_path, capsys):
-    assert reproduce.main(["table1", "--dataset", "places", "--data-root", str(tmp_path)]) == 2
+def test_table1_paper_profile_retrain_needs_checkpoints(tmp_path, capsys):
+    arguments = [
+        "table1",
+        "--retrain",
+        "--profile",
+        "paper",
+        "--dataset",
+        "places",
+        "--data-root",
+        str(tmp_path),
+    ]
+    assert reproduce.main(arguments) == 2
     assert "--checkpoint lbam=PATH" in capsys.readouterr().err
+
+
+def test_table1_uses_the_shipped_weights_unless_retrain(tmp_path):
+    args, _ = reproduce.parse(["table1", "--train-dir", str(tmp_path), "--no-progress"])
+    assert args.profile == "cpu" and reproduce.table1_checkpoints(args, {}, {}) == {}
+    args, _ = reproduce.parse(["table1", "--retrain", "--profile", "mini", "--train-dir", str(tmp_path)])
+    args.no_progress = True
+    given = {"pconv": "given.pth"}
+    checkpoints = reproduce.table1_checkpoints(args, given, {"steps": 1, "width": 0.0625})
+    assert checkpoints == {"pconv": "given.pth", "lbam": str(tmp_path / "lbam-mini" / "checkpoint.pt")}
+    assert json.loads((tmp_path / "lbam-mini" / "train_summary.json").read_text())["step"] == 1
+
+
+def test_table2_cpu_variants_keep_the_adversarial_term_except_no_adv(tmp_path):
+    args, _ = reproduce.parse(["table2", "--train-dir", str(tmp_path)])
+    configs = {v: reproduce.table2_config(args, v, {}).resolve() for v in reproduce.TABLE2_VARIANTS}
+    assert {v: c.no_adv for v, c in configs.items()} == {v: v == "no_adv" for v in reproduce.TABLE2_VARIANTS}
+    assert {c.steps for c in configs.values()} == {reproduce.TABLE2_CPU_STEPS}
+    assert {c.dataset for c in configs.values()} == {"folder:corpus/train"}
+    assert configs["forward"].ablation == "forward" and configs["no_adv"].ablation == "full"
+    widened = reproduce.table2_config(args, "full", {"steps": 5}).resolve()
+    assert widened.steps == 5

@@ -58,3 +58,6 @@ def parse_instance(instance: str) -> tuple[str, str | None]:
 
 def method_of(instance: str) -> str:
     return parse_instance(instance)[0]
+
+
+CPU_SCALE_LABEL = "CPU-scale weights trained by this suite, not the paper's"

@@ -16,7 +16,7 @@ import torch
 from bench import methods
 from bench.core.files import safe_name, sha256_path, write_json
 from bench.core.records import git_commit, package_versions
-from bench.core.vocabulary import MetricProtocol, method_of
+from bench.core.vocabulary import CPU_SCALE_LABEL, MetricProtocol, method_of
 from bench.datasets.masks import MaskSet, bucketed_mask_set, load_mask_folder
 from bench.datasets.release_crop import load_release_test_set
 from bench.datasets.sources import TestSet, load_test_set
@@ -32,6 +32,7 @@ from bench.evaluation.run_folder import (
     check_method_identity,
     read_stored_run,
 )
+from bench.methods import released
 from bench.reports.aggregate import summary_table
 from bench.reports.protocols import write_summary
 
@@ -68,14 +69,16 @@ def check_resumable(run_dir: Path, config: RunConfig) -> dict[str, Any] | None:
 
 
 def create_methods(config: RunConfig, every_method: bool) -> list[methods.Method]:
-    """Create the methods; learned ones without a checkpoint are refused unless --allow-untrained
-    (with --methods all they are left out with a note instead)."""
+    """Create the methods (every available one with --methods all). A learned method without a
+    checkpoint runs with the CPU-scale weights the suite ships for it (catalogue name `cpu`, noted
+    and recorded as its checkpoint); one with none of those either is refused unless
+    --allow-untrained (with --methods all it is left out with a note instead)."""
     for flag, given in (("--checkpoint", config.checkpoints), ("--option", config.method_options)):
         stray = set(given) - set(config.methods)
         if stray:
             raise RunError(f"{flag} given for methods not in --methods: {', '.join(sorted(stray))}")
     created = []
-    for name in config.methods:
+    for name in methods.available() if every_method else config.methods:
         if name in config.predictions:
             created.append(Predictions(name, config.predictions[name], config.device))
             continue
@@ -84,6 +87,10 @@ def create_methods(config: RunConfig, every_method: bool) -> list[methods.Method
         if "seed" in methods.option_names(base):
             options.setdefault("seed", config.seed)
         torch.manual_seed(config.seed)  # untrained weights, when allowed, are the same on every run
+        shipped = released.shipped_default(base)
+        if name not in config.checkpoints and shipped is not None and not config.allow_untrained:
+            config.checkpoints[name] = str(released.locate(shipped))
+            print(f"note: {name} runs with {base}={shipped.name}: {CPU_SCALE_LABEL}", file=sys.stderr)
         method = methods.create(
             base, device=config.device, checkpoint=config.checkpoints.get(name), **options
         )

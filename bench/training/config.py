@@ -3,12 +3,14 @@ the explicit value, else the method's defaults, else the profile's, in that orde
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from bench.core.errors import BadInput
+from bench.datasets.training import DATA_READINGS
 from bench.methods.base import resolve_device
 from bench.training.losses import DEFAULT_VGG_INPUT, VGG_INPUTS, check_objective
 
@@ -39,7 +41,34 @@ PROFILES: dict[str, dict[str, Any]] = {
         "checkpoint_every": 100,
         "finetune_fraction": 0.25,
     },
+    # 2-core CPU profile that learns (docs/cpu_profile.md: every choice with its measurement): the
+    # real-photo corpus of `python -m bench.corpus fetch`, multi-scale crops, random-shape and
+    # free-form masks, one cosine schedule and step budget for both methods, validation on held-out
+    # sources every val_every steps. No ImageNet VGG16 here: the objective's ℓ1 terms (+TV for
+    # PConv); LBAM without its adversarial term, so both methods get the same reconstruction-only
+    # objective and the same steps (recorded in the checkpoint's deviations).
+    "cpu": {
+        "dataset": "folder:corpus/train",
+        "size": 256,
+        "resize_short": 512,
+        "crop_scale_max": 2.0,
+        "free_form_fraction": 0.5,
+        "width": 0.25,
+        "batch_size": 8,
+        "steps": 2000,
+        "lr_g": 5e-4,
+        "lr_schedule": "cosine",
+        "warmup_steps": 50,
+        "checkpoint_every": 50,
+        "finetune_fraction": 0.0,
+        "no_adv": True,
+        "perceptual": "none",
+        "val_dataset": "folder:corpus/val",
+        "val_every": 100,
+    },
 }
+LR_SCHEDULES = ("constant", "cosine")
+PERCEPTUAL = ("vgg16", "none")
 METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
     # LBAM Sec. 4.1 and the release's train.py: G Adam 1e-4 (0.5, 0.9); D Adam 1e-5 (0.0, 0.9).
     "lbam": {
@@ -53,6 +82,29 @@ METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
     # PConv Sec. 4.1 and the community train.py: Adam lr 2e-4, default betas; stage 2 at 5e-5
     # with encoder BN frozen.
     "pconv": {"variant": "paper", "lr_g": 2e-4, "betas_g": (0.9, 0.999), "finetune_lr": 5e-5},
+}
+# Where a profile decides what is otherwise the method's (the cpu profile's one learning rate).
+PROFILE_OVERRIDES = {"cpu": {"lr_g": PROFILES["cpu"]["lr_g"]}}
+# What a variant's source does differently (the community PConv's train.py: every photo squashed
+# to 256×256, no crop or flip; batch 16 at the paper's scale); the profile's multi-scale crops do
+# not apply to a squashed photo.
+VARIANT_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
+    ("pconv", "community"): {"data_reading": "squash", "crop_scale_max": 1.0},
+}
+VARIANT_PROFILE_DEFAULTS: dict[tuple[str, str, str], dict[str, Any]] = {
+    ("pconv", "community", "paper"): {"batch_size": 16},
+}
+# Fields whose default is neither the method's nor the profile's.
+BASE_DEFAULTS: dict[str, Any] = {
+    "dataset": "demo",
+    "no_adv": False,
+    "perceptual": "vgg16",
+    "data_reading": "crop",
+    "crop_scale_max": 1.0,
+    "free_form_fraction": 0.0,
+    "lr_schedule": "constant",
+    "warmup_steps": 0,
+    "val_every": 0,
 }
 VARIANTS = {"lbam": ("official", "paper"), "pconv": ("paper", "community")}
 # What else differs per method, as data: the network options a checkpoint carries, and whether
@@ -69,13 +121,17 @@ class TrainConfig:
     ablation: str = "full"  # lbam Table 2 variants
     objective: str | None = None  # bench.training.losses.OBJECTIVES; default: <method>_<variant>
     vgg_input: str | None = None  # raw | imagenet; default: from the objective
+    perceptual: str | None = None  # vgg16 (Eqs. 15–16 on ImageNet VGG16) | none (the cpu profile's)
     d_update: str = "recompute"  # recompute | legacy (the release on torch ≤ 1.4)
-    no_adv: bool = False  # Table 2 "w/o L_adv"
+    no_adv: bool | None = None  # Table 2 "w/o L_adv" (default: the profile's, else False)
     profile: str = "mini"
-    dataset: str = "demo"
+    dataset: str | None = None  # default: the profile's, else demo
     data_root: str | None = None
     mask_folder: str | None = None
     mask_folder_fraction: float = 0.4  # paper: 12,000 of 30,000 training masks from PConv's set
+    data_reading: str | None = None  # crop | squash (datasets/training.py DATA_READINGS)
+    crop_scale_max: float | None = None  # crops of size·s, s in [1, this], resized to size (1: none)
+    free_form_fraction: float | None = None  # share of free-form (DeepFill v2) masks; the rest random-shape
     size: int | None = None
     resize_short: int | None = None
     width: float | None = None
@@ -88,6 +144,10 @@ class TrainConfig:
     lr_d: float | None = None
     betas_d: tuple[float, float] | None = None
     finetune_lr: float | None = None
+    lr_schedule: str | None = None  # constant | cosine (to 0 at the last main-stage step)
+    warmup_steps: int | None = None  # linear warm-up of lr_g from 0
+    val_dataset: str | None = None  # held-out photos scored every val_every steps (None: no validation)
+    val_every: int | None = None
     checkpoint_every: int | None = None
     seed: int = 0
     device: str = "auto"
@@ -111,9 +171,14 @@ class TrainConfig:
 
     def resolve(self) -> TrainConfig:
         """Fill every unset field from the method's defaults, then the profile's; validate."""
-        defaults = {**PROFILES[self.profile], **METHOD_DEFAULTS[self.method]}
+        defaults = {**METHOD_DEFAULTS[self.method], **PROFILE_OVERRIDES.get(self.profile, {})}
+        defaults = {**PROFILES[self.profile], **defaults}
+        variant = (self.method, self.variant or defaults["variant"])
+        defaults.update(VARIANT_DEFAULTS.get(variant, {}))
+        defaults.update(VARIANT_PROFILE_DEFAULTS.get((*variant, self.profile), {}))
         if self.epochs is not None and self.steps is None:
             defaults.pop("steps", None)  # explicit epochs decide the step count
+        defaults = {**BASE_DEFAULTS, **defaults}
         for key, value in defaults.items():
             if key in self.field_names() and getattr(self, key) is None:
                 setattr(self, key, value)
@@ -125,7 +190,7 @@ class TrainConfig:
                 self.method,
                 self.variant,
                 self.ablation if "ablation" in NETWORK_OPTIONS[self.method] else "",
-                "noadv" if self.no_adv else "",
+                "noadv" if self.no_adv and ADVERSARIAL[self.method] else "",
                 self.profile,
             ]
             self.out = "runs/train/" + "-".join(p for p in parts if p)
@@ -137,6 +202,23 @@ class TrainConfig:
             listed = ", ".join(variants)
             raise TrainingError(f"unknown {self.method} variant {self.variant!r}; use one of {listed}")
         self.check_choices()
+        if self.perceptual not in PERCEPTUAL:
+            listed = ", ".join(PERCEPTUAL)
+            raise TrainingError(f"unknown --perceptual {self.perceptual!r}; use one of {listed}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise TrainingError(
+                f"unknown --lr-schedule {self.lr_schedule!r}; use one of {', '.join(LR_SCHEDULES)}"
+            )
+        if self.data_reading not in DATA_READINGS:
+            raise TrainingError(
+                f"unknown --data-reading {self.data_reading!r}; use one of {', '.join(DATA_READINGS)}"
+            )
+        if self.data_reading == "squash" and self.crop_scale_max != 1:
+            raise TrainingError("--data-reading squash takes the whole photo: --crop-scale-max must be 1")
+        if self.crop_scale_max < 1 or not 0 <= self.free_form_fraction <= 1:
+            raise TrainingError("--crop-scale-max must be at least 1 and --free-form-fraction in [0, 1]")
+        if self.val_dataset and self.val_every < 1:
+            raise TrainingError(f"--val-every must be at least 1 with --val-dataset, not {self.val_every}")
         if not self.batch_size or self.batch_size < 1:
             raise TrainingError(f"--batch-size must be at least 1, not {self.batch_size}")
 
@@ -173,6 +255,16 @@ class TrainConfig:
         self.world_size, self.rank_batch_size = world, self.batch_size // world
         return self.rank_batch_size
 
+    def lr_factor(self, step: int) -> float:
+        """lr_g's multiplier at generator step `step` (0-based) of the main stage: a linear warm-up
+        over warmup_steps, then constant or a cosine decay to 0 at the stage's end."""
+        if step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        if self.lr_schedule == "constant":
+            return 1.0
+        progress = (step - self.warmup_steps) / max(1, self.steps - self.warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
     @property
     def adversarial(self) -> bool:
         return ADVERSARIAL[self.method] and not self.no_adv
@@ -196,6 +288,8 @@ def check_training_arguments(config: TrainConfig) -> None:
         "checkpoint_every",
         "seed",
         "workers",
+        "warmup_steps",
+        "val_every",
     ):
         if getattr(config, name) is not None and getattr(config, name) < 0:  # None: resolved later
             raise TrainingError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(config, name)}")

@@ -39,6 +39,7 @@ from bench.training.checks import TrainingError, changed_settings, check_trainin
 from bench.training.config import TrainConfig
 from bench.training.distributed import Distributed, average_gradients, parameter_checksum
 from bench.training.legacy_adam import LegacyAdam
+from bench.training.validation import VAL_LOG, bucket_means, curve_rows, validation_set, write_curve
 
 CHECKPOINT = "checkpoint.pt"
 LOG = "train_log.csv"
@@ -58,6 +59,9 @@ def atomic_save(data: dict[str, Any], path: Path) -> None:
 def resolve_vgg(config: TrainConfig) -> losses.VGG16Features | None:
     """VGG16 for the perceptual/style terms; the mini profile runs without them when the weights are
     absent (recorded as a deviation); the paper profile stops."""
+    if config.perceptual == "none":
+        config.deviations.append("perceptual and style terms off (--perceptual none)")
+        return None
     try:
         weights = Path(config.vgg_weights) if config.vgg_weights else None
         return losses.VGG16Features(weights, config.vgg_input)
@@ -112,6 +116,14 @@ class Trainer:
             else None
         )
         self.step = 0
+        self.validation = validation_set(config.val_dataset, config.size) if config.val_dataset else None
+        self.curve: list[dict[str, Any]] = []
+        self.reference = (  # Telea on the same pairs: the line a learned model has to clear
+            bucket_means(methods.create("telea").predict, self.validation, torch.device("cpu"))
+            if self.validation is not None and self.dist.main
+            else None
+        )
+        self.git_commits = [git_commit()]  # at start: the code this process trains with
         self.scaler = torch.amp.GradScaler(enabled=config.amp == "fp16")
         self.model = (
             DistributedDataParallel(
@@ -134,8 +146,10 @@ class Trainer:
             rng={"torch": torch.get_rng_state(), "numpy_seed": self.config.seed},
             train_config=dataclasses.asdict(self.config),
             vgg=self.vgg.source if self.vgg is not None else "absent",
+            validation=self.validation_record(),
             versions=package_versions(),
-            git_commit=git_commit(),
+            git_commit=self.git_commits[-1],
+            git_commits=self.git_commits,  # every commit the training ran under, first to last
         )
 
     def save(self) -> None:
@@ -168,6 +182,9 @@ class Trainer:
             self.optimizer_d.load_state_dict(data["optimizer_d"])
         torch.set_rng_state(data["rng"]["torch"])
         self.step = int(data["step"])
+        earlier = data.get("git_commits") or [data.get("git_commit", "unknown")]
+        self.git_commits = earlier + [c for c in self.git_commits if c != earlier[-1]]
+        self.curve = list((data.get("validation") or {}).get("curve", []))
         self.trim_log()
 
     def trim_log(self) -> None:
@@ -269,6 +286,9 @@ class Trainer:
             length=(self.total_steps - self.step) * per_step,
             mask_folder=self.mask_folder,
             mask_folder_fraction=config.mask_folder_fraction,
+            crop_scale_max=config.crop_scale_max,
+            free_form_fraction=config.free_form_fraction,
+            reading=config.data_reading,
         )
         sampler = DistributedSampler(stream, world, self.dist.rank, shuffle=False) if world > 1 else None
         return DataLoader(
@@ -293,6 +313,8 @@ class Trainer:
             self.discriminator.train()
         if self.config.finetune_steps and self.step >= self.config.steps:  # stage 2 (PConv) under way
             self.enter_finetuning()
+        if self.validation is not None and not self.curve:
+            self.validate()  # the curve's start: the untrained network
 
     def run(
         self, resume: bool = False, stop_after: int | None = None, progress: bool = True
@@ -313,6 +335,7 @@ class Trainer:
                     break
                 if config.finetune_steps and self.step == config.steps:
                     self.enter_finetuning()
+                self.schedule_lr()
                 logged = self.train_step(image.to(self.device), mask.to(self.device))
                 self.step += 1
                 lr_g = self.optimizer_g.param_groups[0]["lr"]
@@ -321,9 +344,41 @@ class Trainer:
                 bar.update(1)
                 shown = ("total", "d_loss", "hole", "l1")
                 bar.set_postfix({k: f"{v:.3g}" for k, v in logged.items() if k in shown})
+                if self.validation is not None and (
+                    self.step % config.val_every == 0 or self.step == self.total_steps
+                ):
+                    self.validate()
                 if self.step % config.checkpoint_every == 0 or self.step == last_step:
                     self.save()
         return self.summary()
+
+    def schedule_lr(self) -> None:
+        """lr_g of the main stage from TrainConfig.lr_factor (a pure function of the step)."""
+        if self.step < self.config.steps:
+            for group in self.optimizer_g.param_groups:
+                group["lr"] = self.config.lr_g * self.config.lr_factor(self.step)
+
+    def validate(self) -> None:
+        """Score the generator on the validation pairs now (eval mode), log and keep the row."""
+        if not self.dist.main:
+            return
+        self.generator.eval()
+        means = bucket_means(self.method.predict, self.validation, self.device)
+        self.generator.train()
+        if self.config.finetune_steps and self.step > self.config.steps:
+            self.enter_finetuning()  # re-freezes the encoder's BN that train() released
+        self.curve = [row for row in self.curve if row["step"] != self.step] + curve_rows(self.step, means)
+        write_curve(self.out / VAL_LOG, self.curve)
+
+    def validation_record(self) -> dict[str, Any] | None:
+        if self.validation is None:
+            return None
+        return {
+            "dataset": self.config.val_dataset,
+            "pairs": self.validation.digest,
+            "curve": self.curve,
+            "telea": self.reference,
+        }
 
     def summary(self) -> dict[str, Any]:
         """Where training stands, with a checksum of G per rank (ranks must agree under DDP)."""
