@@ -160,3 +160,25 @@ def test_one_rule_tells_a_catalogue_name_from_a_path(argument, where, tmp_path, 
         expected.write_bytes(b"")
     resolved = released.resolve_checkpoint("lbam", argument, tmp_path / "w")
     assert resolved.absolute() == Path(expected).absolute()
+
+
+@pytest.mark.parametrize(
+    ("name", "entry"), [("gl", "celeba"), ("lbam", "places2"), ("pconv", "community"), ("ca", "imagenet")]
+)
+def test_every_learned_method_takes_a_catalogue_name_through_one_resolver(name, entry, tmp_path, monkeypatch):
+    from bench.methods import registry
+
+    located = tmp_path / released.find(name, entry).filename
+    for needed in [located / f for f in released.find(name, entry).files] or [located]:
+        needed.parent.mkdir(parents=True, exist_ok=True)
+        needed.write_bytes(b"")
+    given = []
+
+    def factory(device: str = "cpu", checkpoint=None, width: float = 1.0):
+        given.append(checkpoint)
+
+    monkeypatch.setitem(registry._FACTORIES, name, factory)  # what the method's loader would get
+    methods.create(name, checkpoint=entry, weights_dir=tmp_path)
+    methods.create(name, checkpoint=str(located))  # a path as given
+    methods.create(name, checkpoint=located)
+    assert given == [located, located, located]
