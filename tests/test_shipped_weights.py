@@ -138,3 +138,22 @@ def test_the_default_run_includes_the_shipped_learned_methods(capsys):
     assert capsys.readouterr().err.count(CPU_SCALE_LABEL) == 2
     untrained = RunConfig(methods=["lbam"], size=128, allow_untrained=True)
     assert not create_methods(untrained, every_method=False)[0].trained  # asked for: random weights
+
+
+@pytest.mark.slow
+def test_a_run_with_the_shipped_weights_labels_them_and_draws_their_learning_curves(tmp_path: Path):
+    from bench import run as bench_run
+
+    out, report = tmp_path / "run", tmp_path / "reports" / "index.html"
+    arguments = ["--methods", "lbam,pconv,telea", "--size", "128", "--masks-per-bucket", "1"]
+    assert bench_run.main([*arguments, "--out", str(out), "--report", str(report), "--no-progress"]) == 0
+    provenance = json.loads((out / "run.json").read_text())
+    for method in ("lbam", "pconv"):
+        entry = released.shipped_default(method)
+        assert provenance["checkpoints_sha256"][method] == entry.sha256
+        assert provenance["methods"][method]["training"]["profile"] == "cpu"
+    html = report.read_text()
+    header = html[html.index("<th>metric</th>") : html.index("</tr>", html.index("<th>metric</th>"))]
+    assert header.count(CPU_SCALE_LABEL) == 2  # both learned columns of Table 1, not Telea's
+    assert html.count("learning curve: ") == 2
+    assert len(list(report.parent.rglob("learning_*.png"))) == 2
