@@ -2,8 +2,8 @@
 
 Every folder holding a .py file is a package, found by walking the folders, so none can be
 forgotten: bench/ is `bench`, and the checkout's methods/, datasets/ and reports/ are installed
-as bench.methods, bench.datasets and bench.reports (datasets/ without __init__.py on purpose:
-see bench/__init__.py). Every other file in those folders (the report's templates and paper
+as bench.methods, bench.datasets and bench.reports (imported under their folder names they
+refuse, or for datasets/ hand over to Hugging Face's package: see their __init__.py). Every other file in those folders (the report's templates and paper
 tables, the corpus list, shipped weights under methods/weights/) is package data of the nearest
 package above it, found the same way. tests/test_layout.py builds the wheel and checks that it
 holds every file.
