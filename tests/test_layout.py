@@ -214,9 +214,13 @@ def test_the_wheel_holds_every_file_of_the_package_folders(tmp_path):
     source = tmp_path / "source"
     skip = shutil.ignore_patterns(".*", "__pycache__", "*.egg-info", "build", "dist", "runs", "assets")
     shutil.copytree(ROOT, source, ignore=skip)
-    for added in ("methods/weights/added_cpu.pth", "datasets/new_folder/list.json", "bench/new_unit/x.py"):
-        (source / added).parent.mkdir(parents=True, exist_ok=True)
-        (source / added).write_text("")
+    shutil.copy(ROOT / ".gitignore", source)
+    subprocess.run(["git", "init", "-q", str(source)], check=True)  # what git ignores is left out
+    added = ("methods/weights/added_cpu.pth", "datasets/new_folder/list.json", "bench/new_unit/x.py")
+    rendered = ("reports/index.html", "reports/assets/plot.png")  # a rendered report (.gitignore)
+    for name in added + rendered:
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        (source / name).write_text("")
     command = ["-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), "."]
     result = run_python(command, source)
     assert result.returncode == 0, result.stderr
@@ -228,6 +232,8 @@ def test_the_wheel_holds_every_file_of_the_package_folders(tmp_path):
             inner = path.relative_to(source / folder).parts
             if path.is_file() and "__pycache__" not in inner and path.suffix != ".pyc":
                 expected.add("/".join([*package.split("."), *inner]))
+    expected -= {f"bench/{name}" for name in rendered}
+    assert not {f"bench/{name}" for name in rendered} & held
     assert {"bench/methods/weights/added_cpu.pth", "bench/reports/templates/index.html.j2"} <= expected
     assert sorted(expected - held) == []
     assert {name.split("/")[0] for name in held} == {"bench", wheel.name.split("-")[0] + "-0.1.0.dist-info"}
