@@ -61,8 +61,8 @@ def test_run_config_accepts_all_and_predictions_folders():
     assert config.device in ("cpu", "cuda") and bench.RunConfig(methods="telea", device="cpu").device == "cpu"
 
 
-TRAIN = {"method": "pconv", "width": 0.0625, "steps": 1, "size": 128, "batch_size": 1, "seed": 2}
-TRAIN_CLI = ["--method", "pconv", "--width", "0.0625", "--steps", "1", "--size", "128", "--batch-size", "1"]
+TRAIN = {"method": "pconv", "width": 0.0625, "steps": 1, "size": 128, "batch_size": 2, "seed": 2}
+TRAIN_CLI = ["--method", "pconv", "--width", "0.0625", "--steps", "1", "--size", "128", "--batch-size", "2"]
 
 
 @pytest.mark.slow
