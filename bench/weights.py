@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="cpu", help="export: the catalogue name (default: %(default)s)")
     parser.add_argument("--out", default=str(released.SHIPPED_DIR), help="export: weights folder")
     parser.add_argument("--commit", default=None, help="export: the commit it trained at, if unrecorded")
+    parser.add_argument(
+        "--trained-on", default=None, help="export: the hardware it trained on, if unrecorded (e.g. 'cpu')"
+    )
     parser.add_argument("--weights-dir", default=None, help="list: where released weights are looked for")
     args = parser.parse_args(argv)
     try:
@@ -45,12 +48,14 @@ def main(argv: list[str] | None = None) -> int:
             raise BadInput("export needs the training folder, e.g. runs/train/lbam-cpu")
         from bench.training.export import export_weights
 
-        entry = export_weights(Path(args.run), args.name, Path(args.out), args.commit)
+        entry = export_weights(Path(args.run), args.name, Path(args.out), args.commit, args.trained_on)
     except BadInput as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    print(f"{entry['method']}={entry['name']}: {entry['filename']} ({entry['bytes'] / 2**20:.1f} MiB, "
-          f"sha256 {entry['sha256'][:16]}…)\n    {entry['training_command']}")
+    print(
+        f"{entry['method']}={entry['name']}: {entry['filename']} ({entry['bytes'] / 2**20:.1f} MiB, "
+        f"sha256 {entry['sha256'][:16]}…)\n    {entry['training_command']}"
+    )
     return 0
 
 

@@ -166,25 +166,28 @@ def write_photos(folder: Path, seeds: list[int]) -> str:
     return f"folder:{folder}"
 
 
+def tiny_cpu_config(root: Path, **overrides) -> TrainConfig:
+    """The cpu profile on a few tinted photos (root/corpus/{train,val}) at 128², width 1/16."""
+    settings = {
+        "method": "lbam",
+        "profile": "cpu",
+        "dataset": write_photos(root / "corpus" / "train", [1, 2, 3]),
+        "val_dataset": write_photos(root / "corpus" / "val", [4, 5]),
+        "size": 128,
+        "resize_short": 140,
+        "width": 0.0625,
+        "batch_size": 4,
+        "warmup_steps": 0,
+        "out": str(root / "run"),
+        "device": "cpu",
+        **overrides,
+    }
+    return TrainConfig(**settings)
+
+
 def short_run(tmp_path: Path, lr: float) -> list[dict]:
     tmp_path = tmp_path / f"lr-{lr}"
-    config = TrainConfig(
-        method="lbam",
-        profile="cpu",
-        dataset=write_photos(tmp_path / "train", [1, 2, 3]),
-        val_dataset=write_photos(tmp_path / "val", [4, 5]),
-        size=128,
-        resize_short=140,
-        width=0.0625,
-        batch_size=4,
-        steps=24,
-        warmup_steps=0,
-        lr_g=lr,
-        val_every=24,
-        checkpoint_every=24,
-        out=str(tmp_path / "run"),
-        device="cpu",
-    )
+    config = tiny_cpu_config(tmp_path, steps=24, lr_g=lr, val_every=24, checkpoint_every=24)
     trainer = Trainer(config)
     trainer.run(progress=False)
     assert (Path(config.out) / VAL_LOG).is_file()

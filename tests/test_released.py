@@ -19,6 +19,8 @@ from bench.methods.checkpoints import project_checkpoint
 
 def test_catalogue_lists_every_released_file():
     found = {(entry.method, entry.name): entry for entry in released.CATALOGUE if not entry.shipped}
+    shipped = {(entry.method, entry.name) for entry in released.CATALOGUE if entry.shipped}
+    assert shipped == {("lbam", "cpu"), ("pconv", "cpu")}  # the suite's own (tests/test_shipped_weights.py)
     assert set(found) == {
         ("gl", "places2"),
         ("gl", "places2_freeform"),

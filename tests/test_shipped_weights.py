@@ -7,10 +7,10 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
+from markupsafe import escape
+from test_cpu_profile import tiny_cpu_config
 
 from bench import methods
 from bench import weights as weights_cli
@@ -25,30 +25,15 @@ from bench.training.export import ExportError, export_weights, training_command
 from bench.training.trainer import Trainer
 
 
-def photos(folder: Path, seeds: list[int]) -> str:
-    folder.mkdir(parents=True)
-    for seed in seeds:
-        pixels = np.random.default_rng(seed).integers(0, 256, (6, 7, 3), dtype=np.uint8)
-        Image.fromarray(pixels).resize((150, 140), Image.BICUBIC).save(folder / f"p{seed}.png")
-    return f"folder:{folder}"
-
-
 def tiny_training(tmp_path: Path, steps: int = 2, stop_after: int | None = None) -> TrainConfig:
-    config = TrainConfig(
+    config = tiny_cpu_config(
+        tmp_path,
         method="pconv",
-        profile="cpu",
-        dataset=photos(tmp_path / "corpus" / "train", [1, 2]),
-        val_dataset=photos(tmp_path / "corpus" / "val", [3]),
-        size=128,
-        resize_short=140,
-        width=0.0625,
         batch_size=2,
         steps=steps,
         warmup_steps=1,
         val_every=steps,
         checkpoint_every=1,
-        out=str(tmp_path / "run"),
-        device="cpu",
     )
     (tmp_path / "corpus" / "manifest.json").write_text(json.dumps({"digest": "d" * 64}))
     Trainer(config).run(progress=False, stop_after=stop_after)
@@ -62,6 +47,7 @@ def test_export_ships_fp16_weights_that_predict_as_the_rounded_training_weights(
     assert entry["filename"] == "weights/pconv_cpu.pth" and entry["sha256"] == file_digest(shipped)
     assert entry["corpus_digest"] == "d" * 64 and entry["final_validation"]["step"] == 2
     assert set(entry["final_validation"]["scores"]) == set(entry["final_validation"]["telea"])
+    assert entry["trained_on"].startswith("cpu: ")  # recorded by the trainer, like its commit
     assert entry["git_commits"] != ["abc123"]  # the trainer recorded its own commit; --commit is a fallback
     catalogue = json.loads((tmp_path / "weights" / "catalogue.json").read_text())
     assert catalogue == [entry]
@@ -123,8 +109,9 @@ def test_a_changed_shipped_file_is_refused(tmp_path: Path, monkeypatch):
     entry = released.shipped_default("pconv")
     copy = tmp_path / entry.filename
     copy.parent.mkdir(parents=True)
-    data = released.locate(entry).read_bytes()
-    copy.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # one bit of the last byte flipped
+    data = bytearray(released.locate(entry).read_bytes())
+    data[len(data) // 2] ^= 1  # one bit of a weight flipped
+    copy.write_bytes(bytes(data))
     monkeypatch.setattr(released, "PACKAGE_DIR", tmp_path)
     with pytest.raises(released.ReleasedWeightsError, match="sha256"):
         released.locate(entry)
@@ -155,6 +142,6 @@ def test_a_run_with_the_shipped_weights_labels_them_and_draws_their_learning_cur
         assert provenance["methods"][method]["training"]["profile"] == "cpu"
     html = report.read_text()
     header = html[html.index("<th>metric</th>") : html.index("</tr>", html.index("<th>metric</th>"))]
-    assert header.count(CPU_SCALE_LABEL) == 2  # both learned columns of Table 1, not Telea's
-    assert html.count("learning curve: ") == 2
+    assert header.count(escape(CPU_SCALE_LABEL)) == 2  # both learned columns of Table 1, not Telea's
+    assert "learning curve: lbam" in html and "learning curve: pconv" in html
     assert len(list(report.parent.rglob("learning_*.png"))) == 2

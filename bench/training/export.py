@@ -67,7 +67,7 @@ def final_validation(validation: dict[str, Any] | None) -> dict[str, Any]:
     return {"step": last, "scores": scores, "telea": (validation or {}).get("telea")}
 
 
-def slim_checkpoint(data: dict[str, Any], commits: list[str]) -> dict[str, Any]:
+def slim_checkpoint(data: dict[str, Any], commits: list[str], trained_on: str) -> dict[str, Any]:
     half = {k: v.half() if v.is_floating_point() else v for k, v in data["generator"].items()}
     return project_checkpoint(
         data["method"],
@@ -79,12 +79,17 @@ def slim_checkpoint(data: dict[str, Any], commits: list[str]) -> dict[str, Any]:
         validation=data.get("validation"),
         versions=data.get("versions"),
         git_commits=commits,
+        trained_on=trained_on,
         stored_as="float16 generator weights (loaded as float32)",
     )
 
 
 def export_weights(
-    run_dir: Path, name: str, out_dir: Path = SHIPPED_DIR, commit: str | None = None
+    run_dir: Path,
+    name: str,
+    out_dir: Path = SHIPPED_DIR,
+    commit: str | None = None,
+    trained_on: str | None = None,
 ) -> dict[str, Any]:
     """Write the slim checkpoint of `run_dir`'s finished training and its catalogue entry."""
     path = run_dir / CHECKPOINT
@@ -100,7 +105,8 @@ def export_weights(
     method = data["method"]
     target = out_dir / f"{method}_{name}.pth"
     out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_save(slim_checkpoint(data, commits), target)
+    trained_on = data.get("trained_on") or trained_on or "unrecorded"
+    atomic_save(slim_checkpoint(data, commits, trained_on), target)
     size = target.stat().st_size
     if size > MAX_SHIPPED_BYTES:
         target.unlink()
@@ -119,6 +125,7 @@ def export_weights(
         "training_command": training_command(config),
         "corpus_digest": corpus_digest(config["dataset"]),
         "git_commits": commits,
+        "trained_on": trained_on,
         "deviations": config.get("deviations", []),
         "final_validation": final_validation(data.get("validation")),
     }
@@ -140,5 +147,3 @@ def fp16_difference(run_dir: Path, shipped: Path) -> float:
     return max(
         float((full[k].float() - half[k].float()).abs().max()) for k in full if full[k].is_floating_point()
     )
-
-

@@ -8,6 +8,7 @@ import csv
 import dataclasses
 import io
 import os
+import platform
 import sys
 import time
 from pathlib import Path
@@ -149,9 +150,16 @@ class Trainer:
             vgg=self.vgg.source if self.vgg is not None else "absent",
             validation=self.validation_record(),
             versions=package_versions(),
+            trained_on=self.trained_on(),
             git_commit=self.git_commits[-1],
             git_commits=self.git_commits,  # every commit the training ran under, first to last
         )
+
+    def trained_on(self) -> str:
+        """The hardware of this run, for the record: a GPU's name, or the CPU with its threads."""
+        if self.device.type == "cuda":
+            return f"cuda: {torch.cuda.get_device_name(self.device)} × {self.dist.world}"
+        return f"cpu: {platform.machine()}, {torch.get_num_threads()} threads × {self.dist.world}"
 
     def save(self) -> None:
         if self.dist.main:
