@@ -94,9 +94,14 @@ def test_batched_evaluation_gives_the_per_image_scores(finished_run, tmp_path):
     single = pd.read_csv(finished_run / "run" / "scores.csv")
     batched = pd.read_csv(tmp_path / "run" / "scores.csv")
     key = ["method", "image_id", "mask_id", "metric"]
-    pd.testing.assert_frame_equal(
-        single.sort_values(key).reset_index(drop=True), batched.sort_values(key).reset_index(drop=True)
-    )
+    single, batched = (f.sort_values(key).reset_index(drop=True) for f in (single, batched))
+    # The fills are uint8, so every score is the same, except the release's SSIM: its float32
+    # convolutions sum in another order per batch size (oneDNN: AVX2 vs AVX-512), and its
+    # σ² = E[x²] − μ² lets an error of ~4·eps·√121 (11×11 window) through 1/C2 (C2 = 0.03²).
+    release = single.metric == "ssim_release"
+    pd.testing.assert_frame_equal(single[~release], batched[~release])
+    tolerance = 4 * np.finfo(np.float32).eps * 11 / 0.03**2
+    np.testing.assert_allclose(batched.value[release], single.value[release], rtol=0, atol=tolerance)
     assert json.loads((tmp_path / "run" / "run.json").read_text())["config"]["batch_size"] == 5
     assert len(pd.read_csv(tmp_path / "run" / "latency.csv")) == 2 * 8 * 4
 
