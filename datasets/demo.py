@@ -52,6 +52,24 @@ DEMO_PHOTOS: dict[str, Callable[[], np.ndarray]] = {
 }
 
 
+# Photographs shipped inside scikit-image that are not among the demo test photos.
+DEMO_TRAIN_PHOTOS = (
+    "hubble_deep_field",
+    "retina",
+    "immunohistochemistry",
+    "camera",
+    "coins",
+    "moon",
+    "brick",
+    "grass",
+    "gravel",
+    "text",
+    "page",
+    "cell",
+    "clock",
+)
+
+
 def demo_photo(name: str) -> np.ndarray:
     """A demo photograph as float32 H×W×3 in [0,1]."""
     return DEMO_PHOTOS[name]().astype(np.float32) / 255.0

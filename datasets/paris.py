@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.core.errors import DataNotFoundError
-from bench.datasets.images import TestSet, crops_from_files, list_images
+from bench.datasets.images import list_images
 from bench.datasets.splits import hash_order
 
 LAYOUT = """expected layout (as distributed by the data set's authors):
@@ -43,10 +43,3 @@ def split_files(data_root: Path, split: str) -> tuple[Path, list[Path]]:
     if not files:
         raise DataNotFoundError(f"Paris StreetView {split} split under {root} holds no image.\n{LAYOUT}")
     return root, files
-
-
-def load_paris(data_root: Path, size: int = 256, split: str = "test") -> TestSet:
-    root, files = split_files(data_root, split)
-    return crops_from_files(
-        "paris", files, root, size, f"Paris StreetView {split} split ({len(files)} files)"
-    )

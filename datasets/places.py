@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.core.errors import DataNotFoundError
-from bench.datasets.images import IMAGE_SUFFIXES, TestSet, crops_from_files
+from bench.datasets.images import IMAGE_SUFFIXES
 from bench.datasets.splits import split_validation_test
 
 CATEGORIES = (
@@ -108,15 +108,3 @@ def category_files(data_root: Path, split: str) -> tuple[Path, dict[str, list[Pa
             validation, test = split_validation_test(files)
             chosen[category] = validation if split == "val" else test
     return root, chosen
-
-
-def load_places(data_root: Path, size: int = 256, split: str = "test") -> TestSet:
-    root, per_category = category_files(data_root, split)
-    files = [path for category in CATEGORIES for path in per_category[category]]
-    return crops_from_files(
-        "places",
-        files,
-        root,
-        size,
-        f"Places365-standard, 10 LBAM categories, {split} split ({len(files)} files)",
-    )

@@ -15,8 +15,8 @@ import numpy as np
 from PIL import Image
 
 from bench.core.errors import DataNotFoundError
-from bench.datasets.demo import DEMO_PHOTOS, demo_photo
-from bench.datasets.images import ImageReadError, TestSet, display_name, list_images, read_rgb, unique_ids
+from bench.datasets.demo import demo_photo
+from bench.datasets.images import ImageReadError, TestSet, display_name, read_rgb
 
 RELEASE_LOAD_SIZE = 350  # test_random_batch.py --loadSize
 
@@ -39,39 +39,18 @@ def release_test_crop(rgb: np.ndarray, size: int, seed: int, index: int) -> np.n
     return np.ascontiguousarray(crop)
 
 
-def _sources(spec: str, data_root: str | Path | None) -> tuple[str, Path | None, list]:
-    """(name, root, items): items are demo names or image paths, in the order load_test_set uses."""
-    from bench.datasets.paris import split_files
-    from bench.datasets.places import CATEGORIES, category_files
-    from bench.datasets.sources import resolve_data_root
-
-    if spec == "demo":
-        return "demo", None, list(DEMO_PHOTOS)
-    if spec.startswith("folder:"):
-        folder = Path(spec.removeprefix("folder:")).expanduser()
-        if not folder.is_dir():
-            raise DataNotFoundError(f"image folder {folder} does not exist")
-        return f"folder:{folder.name}", folder, list_images(folder)
-    if spec == "paris":
-        root, files = split_files(resolve_data_root(data_root), "test")
-        return "paris", root, files
-    if spec == "places":
-        root, per_category = category_files(resolve_data_root(data_root), "test")
-        return "places", root, [path for category in CATEGORIES for path in per_category[category]]
-    raise DataNotFoundError(f"unknown data set {spec!r}; use demo, folder:PATH, paris or places")
-
-
 def load_release_test_set(spec: str, data_root: str | Path | None, size: int, seed: int) -> TestSet:
-    """The test split of `spec` (same files and ids as load_test_set) through release_test_crop;
-    unreadable files are skipped and listed."""
-    name, root, items = _sources(spec, data_root)
+    """The test split of `spec` (the files and ids of the table of data sources, as
+    load_test_set's) through release_test_crop; unreadable files are skipped and listed."""
+    from bench.datasets.sources import data_source
+
+    source = data_source(spec, data_root, "test")
     images, ids, skipped = [], [], []
-    names = list(items) if root is None else unique_ids(items, root)  # the ids of load_test_set
-    for position, (item, image_id) in enumerate(zip(items, names, strict=True)):
+    for position, (item, image_id) in enumerate(zip(source.items, source.ids, strict=True)):
         try:
-            rgb = demo_photo(item) if root is None else read_rgb(item)
-        except ImageReadError as error:
-            skipped.append((display_name(item.relative_to(root)), str(error)))
+            rgb = demo_photo(item) if source.root is None else read_rgb(item)
+        except (ImageReadError, OSError) as error:
+            skipped.append((display_name(item.relative_to(source.root)), str(error)))
             continue
         images.append(release_test_crop(rgb, size, seed, position))
         ids.append(image_id)
@@ -82,4 +61,4 @@ def load_release_test_set(spec: str, data_root: str | Path | None, size: int, se
         f"{spec}, the release's test pipeline: squashed to {load}×{load} (PIL bicubic), "
         f"{size}×{size} crop and horizontal flip drawn from seed {seed}"
     )
-    return TestSet(name, np.stack(images), ids, description, skipped)
+    return TestSet(source.name, np.stack(images), ids, description, skipped)

@@ -22,26 +22,9 @@ from torch.utils.data import Dataset
 
 from bench.core.errors import DataNotFoundError
 from bench.datasets.demo import _skimage
-from bench.datasets.images import ImageReadError, list_images, read_rgb
+from bench.datasets.images import ImageReadError, read_rgb
 from bench.datasets.masks import MaskSet, free_form_mask, random_shape_mask
-from bench.datasets.sources import resolve_data_root
-
-# Photographs shipped inside scikit-image that are not among the demo test photos.
-DEMO_TRAIN_PHOTOS = (
-    "hubble_deep_field",
-    "retina",
-    "immunohistochemistry",
-    "camera",
-    "coins",
-    "moon",
-    "brick",
-    "grass",
-    "gravel",
-    "text",
-    "page",
-    "cell",
-    "clock",
-)
+from bench.datasets.sources import data_source
 
 ImageSource = Callable[[], np.ndarray]
 # How a photo becomes a training image: "crop" (LBAM Sec. 4.1 and its release: short side resized,
@@ -68,27 +51,15 @@ def _photo_source(name: str) -> ImageSource:
 def training_sources(
     dataset: str, data_root: str | Path | None = None
 ) -> tuple[list[str], list[ImageSource]]:
-    """(ids, loaders) of the training split: demo = scikit-image photos disjoint from the demo
-    test photos; folder:PATH = every image below PATH; paris/places = their training splits."""
-    if dataset == "demo":
-        return list(DEMO_TRAIN_PHOTOS), [_photo_source(name) for name in DEMO_TRAIN_PHOTOS]
-    if dataset.startswith("folder:"):
-        folder = Path(dataset.removeprefix("folder:")).expanduser()
-        files = list_images(folder) if folder.is_dir() else []
-    elif dataset == "paris":
-        from bench.datasets.paris import split_files
-
-        _, files = split_files(resolve_data_root(data_root), "train")
-    elif dataset == "places":
-        from bench.datasets.places import CATEGORIES, category_files
-
-        _, per_category = category_files(resolve_data_root(data_root), "train")
-        files = [path for category in CATEGORIES for path in per_category[category]]
-    else:
-        raise DataNotFoundError(f"unknown training data set {dataset!r}")
-    if not files:
+    """(ids, loaders) of the training split of the table of data sources (datasets/sources.py):
+    demo = scikit-image photos disjoint from the demo test photos; folder:PATH = every image
+    below PATH; paris/places = their training splits. Ids are the image paths."""
+    source = data_source(dataset, data_root, "train")
+    if source.root is None:
+        return list(source.items), [_photo_source(name) for name in source.items]
+    if not source.items:
         raise DataNotFoundError(f"no training image found for {dataset}")
-    return [str(p) for p in files], [_file_source(p) for p in files]
+    return [str(p) for p in source.items], [_file_source(p) for p in source.items]
 
 
 def resize_short_side(rgb: np.ndarray, short: int) -> np.ndarray:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from bench.core.errors import MethodError
+from bench.core.tensors import composite, in_chunks  # noqa: F401  (their home was here)
 
 
 def resolve_device(name: str) -> str:
@@ -29,24 +29,6 @@ def resolve_device(name: str) -> str:
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise MethodError(f"--device {name}: there are {torch.cuda.device_count()} CUDA devices")
     return name
-
-
-def composite(image: Tensor, mask: Tensor, output: Tensor) -> Tensor:
-    """I_comp = M ⊙ I_in + (1 − M) ⊙ I_out (LBAM paper, Sec. 4 / official test script).
-
-    The single place where known pixels are copied back before scoring.
-    """
-    return mask * image + (1.0 - mask) * output
-
-
-def in_chunks(
-    function: Callable[..., Tensor], first: Tensor, second: Tensor, size: int, *args: Any
-) -> Tensor:
-    """function(first, second, *args) over chunks of `size` along the batch, concatenated."""
-    if first.shape[0] <= size:
-        return function(first, second, *args)
-    pairs = zip(first.split(size), second.split(size), strict=True)
-    return torch.cat([function(a, b, *args) for a, b in pairs])
 
 
 def check_inputs(image: Tensor, mask: Tensor) -> None:

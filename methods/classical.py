@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 from torch import Tensor
 
-from bench.core.errors import MethodError
 from bench.methods.base import Method
-
-
-def refuse_checkpoint(name: str, checkpoint: str | Path | None) -> None:
-    if checkpoint is not None:
-        raise MethodError(f"{name} is a classical method and takes no checkpoint")
 
 
 class PerImageUint8Method(Method):

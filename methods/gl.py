@@ -27,7 +27,6 @@ from bench.methods.checkpoints import strict_load
 from bench.methods.gl_torch7 import completion_state, read_torch7
 from bench.methods.learned import LearnedMethod
 from bench.methods.registry import register
-from bench.methods.released import resolve_checkpoint
 
 POSTPROCESSING = ("none", "poisson")
 SIZE_MULTIPLE = 4  # two stride-2 convolutions, two ×2 transposed ones (inpaint.lua rounds to 4)
@@ -148,9 +147,9 @@ class GL(LearnedMethod):
 def create_gl(
     device: str = "cpu", checkpoint: str | Path | None = None, postprocess: str = "none", width: float = 1.0
 ) -> GL:
-    """`checkpoint`: a .t7 path, or a catalogue name (places2, places2_freeform, celeba) looked up in
-    the torch hub cache folder (methods/released.py)."""
+    """`checkpoint`: a .t7 file (through methods.create also a catalogue name: places2,
+    places2_freeform, celeba; methods/released.py)."""
     method = GL(GLConfig(postprocess, width), device)
     if checkpoint is not None:
-        method.load_torch7(resolve_checkpoint("gl", checkpoint))
+        method.load_torch7(Path(checkpoint))
     return method

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 
 from bench.core.errors import MethodError
-from bench.methods.classical import PerImageUint8Method, refuse_checkpoint
+from bench.methods.classical import PerImageUint8Method
 from bench.methods.registry import register
 
 _FLAGS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
@@ -32,14 +30,10 @@ class OpenCVFill(PerImageUint8Method):
 
 
 @register("telea")
-def create_telea(
-    device: str = "cpu", checkpoint: str | Path | None = None, radius: float = 3.0
-) -> OpenCVFill:
-    refuse_checkpoint("telea", checkpoint)
+def create_telea(device: str = "cpu", radius: float = 3.0) -> OpenCVFill:
     return OpenCVFill("telea", device, radius)
 
 
 @register("ns")
-def create_ns(device: str = "cpu", checkpoint: str | Path | None = None, radius: float = 3.0) -> OpenCVFill:
-    refuse_checkpoint("ns", checkpoint)
+def create_ns(device: str = "cpu", radius: float = 3.0) -> OpenCVFill:
     return OpenCVFill("ns", device, radius)

@@ -5,12 +5,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from bench.core.errors import MethodError
-from bench.methods.classical import PerImageUint8Method, refuse_checkpoint
+from bench.methods.classical import PerImageUint8Method
 from bench.methods.registry import register
 
 
@@ -50,8 +48,5 @@ class PatchMatch(PerImageUint8Method):
 
 
 @register("patchmatch")
-def create_patchmatch(
-    device: str = "cpu", checkpoint: str | Path | None = None, patch_size: int = 3, seed: int = 0
-) -> PatchMatch:
-    refuse_checkpoint("patchmatch", checkpoint)
+def create_patchmatch(device: str = "cpu", patch_size: int = 3, seed: int = 0) -> PatchMatch:
     return PatchMatch(device, patch_size, seed)

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bench.core.errors import MethodError
+from bench.core.tensors import IMAGENET_MEAN, IMAGENET_STD
 from bench.methods.checkpoints import CheckpointError, merge_options, own_checkpoint
 from bench.methods.learned import LearnedMethod, given_options, read_checkpoint
 from bench.methods.pconv_fast import fast_available, fast_forward, one_binary_mask
@@ -29,8 +30,7 @@ from bench.methods.registry import register
 
 VARIANTS = ("paper", "community")
 KERNELS = ("fast", "eager")  # inference in eval mode on the CPU: methods/pconv_fast.py, or the modules
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+
 LAYERS = 7
 SIZE_MULTIPLE = 2**LAYERS
 

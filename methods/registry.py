@@ -11,6 +11,7 @@ from typing import Any
 
 from bench.core.errors import MethodError
 from bench.methods.base import Method
+from bench.methods.released import resolve_checkpoint
 
 _FACTORIES: dict[str, Callable[..., Method]] = {}
 
@@ -48,18 +49,53 @@ def is_learned(name: str) -> bool:
     return bool(getattr(typing.get_type_hints(_FACTORIES[name]).get("return"), "learned", False))
 
 
-def create(name: str, device: str = "cpu", checkpoint: str | Path | None = None, **options: Any) -> Method:
+def takes_checkpoint(name: str) -> bool:
+    """Whether method `name` has weights to load (its factory takes a `checkpoint`)."""
+    return name in _FACTORIES and "checkpoint" in inspect.signature(_FACTORIES[name]).parameters
+
+
+def factory_of(name: str) -> Callable[..., Method]:
     if name not in _FACTORIES:
         close = difflib.get_close_matches(name, available(), n=3, cutoff=0.4)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise UnknownMethodError(f"unknown method {name!r}.{hint} Available: {', '.join(available())}.")
-    factory = _FACTORIES[name]
+    return _FACTORIES[name]
+
+
+def create(
+    name: str,
+    device: str = "cpu",
+    checkpoint: str | Path | None = None,
+    weights_dir: str | Path | None = None,
+    **options: Any,
+) -> Method:
+    """Method `name` with its options. `checkpoint`: a file, a folder or a catalogue name of
+    methods/released.py (looked up in `weights_dir`, or inside this package for shipped entries),
+    for every learned method through the one resolver, released.resolve_checkpoint."""
+    factory = factory_of(name)
     try:
-        inspect.signature(factory).bind(device=device, checkpoint=checkpoint, **options)
+        inspect.signature(factory).bind(device=device, **options)
     except TypeError as error:
-        accepted = [p for p in inspect.signature(factory).parameters if p not in ("device", "checkpoint")]
-        raise MethodError(f"{name}: {error}; its options are: {', '.join(accepted) or 'none'}") from None
-    return factory(device=device, checkpoint=checkpoint, **options)
+        accepted = ", ".join(option_names(name)) or "none"
+        raise MethodError(f"{name}: {error}; its options are: {accepted}") from None
+    if not takes_checkpoint(name):
+        checkpoint_path(name, checkpoint)  # refuses one
+        return factory(device=device, **options)
+    return factory(device=device, checkpoint=checkpoint_path(name, checkpoint, weights_dir), **options)
+
+
+def checkpoint_path(
+    name: str, checkpoint: str | Path | None, weights_dir: str | Path | None = None
+) -> Path | None:
+    """The one checkpoint path of `create` and RunConfig: a file, a folder or a catalogue name →
+    the path the method's loader reads (released.resolve_checkpoint); refused for a method
+    without weights."""
+    if checkpoint is None:
+        return None
+    factory_of(name)  # an unknown name is refused as such
+    if not takes_checkpoint(name):
+        raise MethodError(f"{name} is a classical method and takes no checkpoint")
+    return resolve_checkpoint(name, checkpoint, weights_dir)
 
 
 def option_types(name: str) -> dict[str, Any]:

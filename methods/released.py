@@ -2,21 +2,24 @@
 
 `--checkpoint gl=places2` (or `methods.create("gl", checkpoint="places2")`) names an entry; the file
 is looked up in a weights folder (`--weights-dir`, default the torch hub cache folder
-`$TORCH_HOME/hub/checkpoints`). Nothing is downloaded: a missing file gets a message with its
-source and the path to put it at. Where a hash is known, a file that does not match is refused.
+`$TORCH_HOME/hub/checkpoints`), or, for an entry with `shipped=True`, inside this package (its
+`filename` relative to this folder, e.g. "weights/lbam_cpu.pth", which setup's package data
+installs). Nothing is downloaded: a missing file gets a message with its source and the path to put
+it at. Where a hash is known (md5, sha1, sha256), a file that does not match is refused.
+`resolve_checkpoint` is the one rule every method's checkpoint argument goes through.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from bench.core.errors import MethodError
 from bench.core.files import file_digest
+from bench.core.tensors import default_weights_dir
 
 GL_SOURCE = (
     "http://iizuka.cs.tsukuba.ac.jp/data/ (download_model.sh of satoshiiizuka/siggraph2017_inpainting)"
@@ -158,12 +161,6 @@ def find(method: str, name: str) -> ReleasedWeights | None:
     return next((e for e in entries(method) if name in (e.name, e.filename)), None)
 
 
-def default_weights_dir() -> Path:
-    """torch's cache of downloaded weights, $TORCH_HOME/hub/checkpoints: where every released or
-    ImageNet weights file (LBAM, GL, CA, VGG16, AlexNet) is looked for by default."""
-    return Path(torch.hub.get_dir()) / "checkpoints"
-
-
 def check_hashes(entry: ReleasedWeights, path: Path) -> None:
     for algorithm, expected in (("md5", entry.md5), ("sha1", entry.sha1), ("sha256", entry.sha256)):
         if expected and (found := file_digest(path, algorithm)) != expected:
@@ -206,7 +203,9 @@ def visibly_a_path(value: str | Path) -> bool:
 
 def resolve_checkpoint(method: str, value: str | Path, weights_dir: str | Path | None = None) -> Path:
     """A checkpoint argument → a path. A catalogue name of `method` wins over a file or folder of
-    that name in the working directory unless the argument is visibly a path (`./places2`)."""
+    that name in the working directory unless the argument is visibly a path (`./places2`); any
+    other argument is an existing file or folder, or the prefix of one (CA's `snap-0`). This is the
+    one rule of every method's checkpoint argument (methods.create and RunConfig)."""
     entry = None if visibly_a_path(value) else find(method, str(value))
     if entry is not None:
         try:
@@ -215,8 +214,9 @@ def resolve_checkpoint(method: str, value: str | Path, weights_dir: str | Path |
             if Path(value).exists():  # say how to mean the local one
                 raise ReleasedWeightsError(f"{error}; to load ./{value} instead, write ./{value}") from None
             raise
-    if Path(value).expanduser().exists():
-        return Path(value).expanduser()
+    path = Path(value).expanduser()
+    if path.exists() or glob.glob(glob.escape(str(path)) + ".*"):
+        return path
     names = ", ".join(e.name for e in entries(method)) or "none"
     raise ReleasedWeightsError(
         f"{method}: checkpoint {value} does not exist and is not a catalogue name "

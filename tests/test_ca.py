@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from reference import reordering_tolerance
 from test_tf_bundle import official_variables, random_tensors
 
 from bench import methods
@@ -232,7 +233,7 @@ def test_batches_use_each_images_own_mask_and_sizes_must_divide_by_8():
     with torch.no_grad():
         batch = method.predict(image, mask)
         alone = torch.cat([method.predict(image[i : i + 1], mask[i : i + 1]) for i in range(2)])
-    torch.testing.assert_close(batch, alone, rtol=0, atol=1e-5)
+    torch.testing.assert_close(batch, alone, rtol=0, atol=reordering_tolerance(method.net, alone))
     with pytest.raises(ValueError, match="divisible by 8"):
         method.predict(torch.rand(1, 3, 36, 32), torch.ones(1, 1, 36, 32))
 

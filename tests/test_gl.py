@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from reference import reordering_tolerance
 from torch import nn
 from torch7_writer import TorchObject, torch7_model, write_t7
 
@@ -114,11 +115,12 @@ def test_outputs_equal_the_hand_built_model_with_the_same_tensors(official_file,
         expected = reference(official_input(image, mask, PLACES2_MEAN))
         raw = method.predict(image, mask)
         filled = method.inpaint(image, mask)
-    torch.testing.assert_close(raw, expected, rtol=0, atol=1e-6)
+    tolerance = reordering_tolerance(method.net, expected)  # same tensors, maybe other kernels
+    torch.testing.assert_close(raw, expected, rtol=0, atol=tolerance)
     assert float((raw - 0.5).abs().max()) > 0.05  # the weights matter, not a constant output
     hole = (mask == 0).expand_as(image)
     assert torch.equal(filled[~hole], image[~hole])
-    torch.testing.assert_close(filled[hole], expected[hole], rtol=0, atol=1e-6)
+    torch.testing.assert_close(filled[hole], expected[hole], rtol=0, atol=tolerance)
 
 
 def test_preprocessing_of_a_hand_computed_case():
@@ -157,8 +159,9 @@ def test_double_tensors_old_batch_norm_and_plain_convolutions_load_alike(
     image, mask = photo_and_mask(16)
     with torch.inference_mode():
         expected = reference(official_input(image, mask, PLACES2_MEAN))
-        out = methods.create("gl", checkpoint=path).predict(image, mask)
-    torch.testing.assert_close(out, expected, rtol=0, atol=1e-5)
+        method = methods.create("gl", checkpoint=path)
+        out = method.predict(image, mask)
+    torch.testing.assert_close(out, expected, rtol=0, atol=reordering_tolerance(method.net, expected))
 
 
 def broken(reference: nn.Sequential, change: str) -> object:

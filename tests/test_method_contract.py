@@ -7,6 +7,7 @@ import json
 
 import pytest
 import torch
+from reference import reordering_tolerance
 
 from bench import methods
 
@@ -63,7 +64,9 @@ def test_a_batch_equals_its_images_one_by_one(method):
     with torch.inference_mode():
         batched = method.inpaint(image, mask)
         alone = torch.cat([method.inpaint(image[i : i + 1], mask[i : i + 1]) for i in range(3)])
-    torch.testing.assert_close(batched, alone, rtol=0, atol=1e-5)  # oneDNN rounds by batch size
+    net = getattr(method, "net", None)  # learned: oneDNN's blocking differs by batch size
+    tolerance = 0.0 if net is None else reordering_tolerance(net, alone)
+    torch.testing.assert_close(batched, alone, rtol=0, atol=tolerance)
 
 
 def test_the_same_instance_options_give_the_same_output(method):

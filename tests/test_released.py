@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,6 +14,7 @@ from torch7_writer import torch7_model, write_t7
 from bench import methods
 from bench.core.files import sha256_path
 from bench.methods import released
+from bench.methods.checkpoints import project_checkpoint
 
 
 def test_catalogue_lists_every_released_file():
@@ -103,3 +105,83 @@ def test_the_cli_explains_a_missing_or_unknown_release(tmp_path, capsys, checkpo
     assert main([*arguments, "--out", str(tmp_path / "run"), "--report", ""]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def shipped_entry(method: str, path, **fields) -> released.ReleasedWeights:
+    return released.ReleasedWeights(
+        method, "cpu", f"weights/{path.name}", "this package", "MIT", "CPU-trained", shipped=True, **fields
+    )
+
+
+@pytest.mark.parametrize("name", ["lbam", "pconv"])
+def test_an_entry_shipped_inside_the_package_loads_by_name_and_is_hash_checked(name, tmp_path, monkeypatch):
+    torch.manual_seed(0)
+    source = methods.create(name, width=0.0625)
+    file = tmp_path / "weights" / f"{name}_cpu.pth"
+    file.parent.mkdir()
+    options = {"variant": source.config.variant, "width": 0.0625}  # a project checkpoint carries them
+    torch.save(project_checkpoint(name, options, source.net.state_dict()), file)
+    monkeypatch.setattr(released, "PACKAGE_DIR", tmp_path)  # stands for bench/methods/ (methods/ here)
+    entry = shipped_entry(name, file, sha256=sha256_path(file))
+    others = tuple(e for e in released.CATALOGUE if not e.shipped)  # the package's own left out
+    monkeypatch.setattr(released, "CATALOGUE", (*others, entry))
+    monkeypatch.chdir(tmp_path)  # where a folder called "cpu" may not shadow the name
+    (tmp_path / "cpu").mkdir()
+    loaded = methods.create(name, checkpoint="cpu")  # the options come with the checkpoint
+    assert loaded.trained
+    expected = source.net.state_dict()
+    assert all(torch.equal(value, expected[key]) for key, value in loaded.net.state_dict().items())
+    damaged = dataclasses.replace(entry, sha256="0" * 64)
+    monkeypatch.setattr(released, "CATALOGUE", (*others, damaged))
+    with pytest.raises(methods.MethodError, match="sha256"):
+        methods.create(name, checkpoint="cpu")
+
+
+@pytest.mark.parametrize(
+    ("argument", "where"),
+    [
+        ("paris", "catalogue"),  # a catalogue name wins over a file of that name here
+        ("./paris", "here"),
+        ("~/paris", "home"),
+        ("mine.pth", "here"),  # no such entry: a file here
+        ("lbam_paris_streetview_G.pth", "catalogue"),  # a released file's name, absent here
+    ],
+)
+def test_one_rule_tells_a_catalogue_name_from_a_path(argument, where, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "paris").write_bytes(b"")
+    (tmp_path / "mine.pth").write_bytes(b"")
+    expected = {
+        "catalogue": tmp_path / "w" / released.find("lbam", argument).filename
+        if released.find("lbam", argument)
+        else None,
+        "here": tmp_path / argument.removeprefix("./"),
+        "home": Path("~/paris").expanduser(),
+    }[where]
+    if where == "catalogue":
+        expected.parent.mkdir()
+        expected.write_bytes(b"")
+    resolved = released.resolve_checkpoint("lbam", argument, tmp_path / "w")
+    assert resolved.absolute() == Path(expected).absolute()
+
+
+@pytest.mark.parametrize(
+    ("name", "entry"), [("gl", "celeba"), ("lbam", "places2"), ("pconv", "community"), ("ca", "imagenet")]
+)
+def test_every_learned_method_takes_a_catalogue_name_through_one_resolver(name, entry, tmp_path, monkeypatch):
+    from bench.methods import registry
+
+    located = tmp_path / released.find(name, entry).filename
+    for needed in [located / f for f in released.find(name, entry).files] or [located]:
+        needed.parent.mkdir(parents=True, exist_ok=True)
+        needed.write_bytes(b"")
+    given = []
+
+    def factory(device: str = "cpu", checkpoint=None, width: float = 1.0):
+        given.append(checkpoint)
+
+    monkeypatch.setitem(registry._FACTORIES, name, factory)  # what the method's loader would get
+    methods.create(name, checkpoint=entry, weights_dir=tmp_path)
+    methods.create(name, checkpoint=str(located))  # a path as given
+    methods.create(name, checkpoint=located)
+    assert given == [located, located, located]

@@ -11,9 +11,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
+from reference import reordering_tolerance
 
-from bench import report
+from bench import methods, report
 from bench.core.records import LATENCY_COLUMNS, SCORE_COLUMNS
 from bench.run import main
 
@@ -92,9 +94,14 @@ def test_batched_evaluation_gives_the_per_image_scores(finished_run, tmp_path):
     single = pd.read_csv(finished_run / "run" / "scores.csv")
     batched = pd.read_csv(tmp_path / "run" / "scores.csv")
     key = ["method", "image_id", "mask_id", "metric"]
-    pd.testing.assert_frame_equal(
-        single.sort_values(key).reset_index(drop=True), batched.sort_values(key).reset_index(drop=True)
-    )
+    single, batched = (f.sort_values(key).reset_index(drop=True) for f in (single, batched))
+    # The fills are uint8, so every score is the same, except the release's SSIM: its float32
+    # convolutions sum in another order per batch size (oneDNN: AVX2 vs AVX-512), and its
+    # σ² = E[x²] − μ² lets an error of ~4·eps·√121 (11×11 window) through 1/C2 (C2 = 0.03²).
+    release = single.metric == "ssim_release"
+    pd.testing.assert_frame_equal(single[~release], batched[~release])
+    tolerance = 4 * np.finfo(np.float32).eps * 11 / 0.03**2
+    np.testing.assert_allclose(batched.value[release], single.value[release], rtol=0, atol=tolerance)
     assert json.loads((tmp_path / "run" / "run.json").read_text())["config"]["batch_size"] == 5
     assert len(pd.read_csv(tmp_path / "run" / "latency.csv")) == 2 * 8 * 4
 
@@ -227,7 +234,20 @@ def test_batched_learned_method_matches_batch_one(tmp_path):
     key = ["image_id", "mask_id", "metric"]
     one = pd.read_csv(tmp_path / "one" / "scores.csv").sort_values(key).reset_index(drop=True)
     three = pd.read_csv(tmp_path / "three" / "scores.csv").sort_values(key).reset_index(drop=True)
-    finite = np.isfinite(one.value)
-    np.testing.assert_allclose(three.value[finite], one.value[finite], rtol=1e-5, atol=1e-6)
+    # The outputs differ by oneDNN's batch-size blocking, at most δ per pixel (reordering_tolerance
+    # of the network; outputs are clamped to [0,1] before scoring, which keeps the bound). Each
+    # metric moves at most by its Lipschitz bound: ℓ1 by δ (100·δ in percent); PSNR = −20·log10(RMSE) by
+    # (20/ln 10)·δ/RMSE, as |ΔRMSE| ≤ δ; SSIM (C1 = 0.01², C2 = 0.03²) by 2/√C1 + 1/√C2 ≈ 234 per δ.
+    torch.manual_seed(0)
+    delta = reordering_tolerance(methods.create("pconv", width=0.0625).net, torch.ones(1))
+    bound = {"l1": 100 * delta, "ssim": (2 / 0.01 + 1 / 0.03) * delta}  # ℓ1 is in percent
+    for metric in ("l1", "psnr", "ssim"):
+        rows = (one.metric == metric) & np.isfinite(one.value)
+        if metric == "psnr":
+            rmse = 10 ** (-np.maximum(one.value[rows], three.value[rows]) / 20)  # the smaller RMSE
+            tolerance = 20 / np.log(10) * delta / (rmse - delta).clip(lower=1e-12)
+        else:
+            tolerance = bound[metric]
+        assert (np.abs(three.value[rows] - one.value[rows]) <= tolerance).all(), metric
     psnr = one[one.metric == "psnr"].value
     assert psnr.std() > 0.5  # pairs really differ, so a mixed-up batch row could not pass

@@ -57,7 +57,7 @@ class RunConfig:
     def __post_init__(self) -> None:
         from bench.evaluation.checks import check_run_config, typed_options
         from bench.methods.base import resolve_device
-        from bench.methods.released import resolve_checkpoint
+        from bench.methods.registry import checkpoint_path
 
         if isinstance(self.methods, str):
             self.methods = self.methods.split(",")
@@ -78,7 +78,7 @@ class RunConfig:
         self.device = resolve_device(self.device)
         self.method_options = {n: typed_options(n, o) for n, o in self.method_options.items()}
         self.checkpoints = {
-            name: str(resolve_checkpoint(method_of(name), str(entry), self.weights_dir))
+            name: str(checkpoint_path(method_of(name), str(entry), self.weights_dir))
             for name, entry in self.checkpoints.items()
         }
 

@@ -24,10 +24,9 @@ import torch
 from torch import Tensor
 
 from bench.core.files import sha256_path
+from bench.core.tensors import composite, default_weights_dir, in_chunks
 from bench.core.vocabulary import MetricProtocol
 from bench.evaluation.release_ssim import release_ssim
-from bench.methods.base import composite, in_chunks
-from bench.methods.released import default_weights_dir
 
 
 def to_luma(image: Tensor) -> Tensor:

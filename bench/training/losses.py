@@ -18,9 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bench.methods.base import composite
-from bench.methods.pconv import IMAGENET_MEAN, IMAGENET_STD
-from bench.methods.released import default_weights_dir
+from bench.core.tensors import IMAGENET_MEAN, IMAGENET_STD, composite, default_weights_dir
 
 VGG16_FILE = "vgg16-397923af.pth"
 POOL_ENDS = (5, 10, 17)  # torchvision vgg16.features[:5] ends at pool1, [:10] pool2, [:17] pool3

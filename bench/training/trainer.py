@@ -137,7 +137,8 @@ class Trainer:
             else None
         )
         self.step = 0
-        self.validation = validation_set(config.val_dataset, config.size) if config.val_dataset else None
+        validation = config.val_dataset
+        self.validation = validation_set(validation, config.size, config.data_root) if validation else None
         self.curve: list[dict[str, Any]] = []
         self.reference = (  # Telea on the same pairs: the line a learned model has to clear
             bucket_means(methods.create("telea").predict, self.validation, torch.device("cpu"))

@@ -19,8 +19,9 @@ import torch
 from bench.core.errors import DataNotFoundError
 from bench.core.files import atomic_write_text
 from bench.core.vocabulary import BUCKET_ORDER, MetricProtocol
-from bench.datasets.images import crops_from_files, list_images
+from bench.datasets.images import crops_from_files
 from bench.datasets.masks import bucketed_mask_set
+from bench.datasets.sources import data_source
 from bench.evaluation.metrics import score_batch
 
 VAL_LOG = "val_log.csv"
@@ -38,16 +39,18 @@ class ValidationSet:
     digest: str
 
 
-def validation_set(spec: str, size: int) -> ValidationSet:
-    """Every image of the folder `spec` (folder:PATH) with one mask of each bucket."""
-    folder = Path(spec.removeprefix("folder:")).expanduser()
-    files = list_images(folder) if spec.startswith("folder:") and folder.is_dir() else []
-    if not files:
+def validation_set(spec: str, size: int, data_root: str | Path | None = None) -> ValidationSet:
+    """Every image of the validation split of `spec` (the table of data sources: folder:PATH is
+    every image below PATH) with one mask of each bucket."""
+    try:
+        source = data_source(spec, data_root, "val")
+    except DataNotFoundError as error:
         raise DataNotFoundError(
-            f"no validation image in {spec}: fetch the corpus with `python -m bench.corpus fetch`, "
-            "or give --val-dataset folder:PATH"
-        )
-    test_set = crops_from_files(f"val:{folder.name}", files, folder, size)
+            f"no validation image in {spec} ({error}): fetch the corpus with `python -m bench.corpus "
+            "fetch`, or give --val-dataset folder:PATH"
+        ) from None
+    name = f"val:{source.root.name}" if source.name.startswith("folder:") else f"val:{source.name}"
+    test_set = crops_from_files(name, list(source.items), source.root, size)
     masks = bucketed_mask_set("random_shape", 1, VAL_MASK_SEED, size)
     pairs = [(i, k) for i in range(len(test_set)) for k in range(len(masks))]
     images = np.stack([test_set.images[i] for i, _ in pairs]).transpose(0, 3, 1, 2)
