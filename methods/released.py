@@ -206,7 +206,9 @@ def resolve_checkpoint(method: str, value: str | Path, weights_dir: str | Path |
     that name in the working directory unless the argument is visibly a path (`./places2`); any
     other argument is an existing file or folder, or the prefix of one (CA's `snap-0`). This is the
     one rule of every method's checkpoint argument (methods.create and RunConfig)."""
-    entry = None if visibly_a_path(value) else find(method, str(value))
+    if visibly_a_path(value):  # taken as written; the method's loader says if it is missing
+        return Path(value).expanduser()
+    entry = find(method, str(value))
     if entry is not None:
         try:
             return locate(entry, weights_dir)
