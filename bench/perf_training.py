@@ -1,10 +1,10 @@
 """bench.perf's training figures: one generator optimisation step (as the trainer runs it, without
 LBAM's adversarial term and its discriminator step) of LBAM and PConv at the paper's size (256 px,
-width 1; a batch of 2 keeps it short) and at the cpu profile's (256 px, width 0.25, batch 8, no adversarial or VGG16 terms): seconds,
-images/s, FLOPs per step (torch's counter: forward and backward of every network the step runs) and
-their fraction of the same run's matrix-product rate. Both read the demo images (no data set needed);
-the paper-size step runs without the VGG16 terms when its weights are absent, as the mini profile
-does."""
+width 1; a batch of 2 keeps it short) and at the cpu profile's (256 px, width 0.25, batch 8, no
+VGG16 terms): seconds, images/s, FLOPs per step (torch's counter: forward and backward of every
+network the step runs) and their fraction of the same run's matrix-product rate. Both read the demo
+images (no data set needed); the paper-size step runs without the VGG16 terms when its weights are
+absent, as the mini profile does."""
 
 from __future__ import annotations
 
