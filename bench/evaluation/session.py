@@ -88,16 +88,16 @@ def create_methods(config: RunConfig, every_method: bool) -> list[methods.Method
             created.append(Predictions(name, config.predictions[name], config.device))
             continue
         base = method_of(name)  # NAME@LABEL: several instances of one method, e.g. lbam@no_adv
-        untrained = name not in config.checkpoints and not config.allow_untrained
-        if every_method and untrained and methods.is_learned(base) and released.shipped_default(base) is None:
+        needs_weights = name not in config.checkpoints and not config.allow_untrained
+        shipped = released.shipped_default(base) if needs_weights else None
+        if every_method and needs_weights and shipped is None and methods.is_learned(base):
             print(f"note: {name} left out: {NO_CHECKPOINT_NOTE.format(name=name)}", file=sys.stderr)
             continue  # not built: its random initialisation costs seconds
         options = dict(config.method_options.get(name, {}))
         if "seed" in methods.option_names(base):
             options.setdefault("seed", config.seed)
         torch.manual_seed(config.seed)  # untrained weights, when allowed, are the same on every run
-        shipped = released.shipped_default(base)
-        if name not in config.checkpoints and shipped is not None and not config.allow_untrained:
+        if shipped is not None:
             config.checkpoints[name] = str(released.locate(shipped))
             print(f"note: {name} runs with {base}={shipped.name}: {CPU_SCALE_LABEL}", file=sys.stderr)
         method = methods.create(

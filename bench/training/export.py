@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.core.errors import BadInput
-from bench.core.files import atomic_write_text, file_digest, read_json
+from bench.core.files import atomic_write_text, file_digest
+from bench.datasets.corpus import manifest_of
 from bench.methods.checkpoints import checked_own, load_file, own_checkpoint, project_checkpoint
 from bench.methods.released import SHIPPED_CATALOGUE, SHIPPED_DIR, SHIPPED_LICENCE
 from bench.training.config import TrainConfig
@@ -49,12 +50,12 @@ def training_command(config: dict[str, Any]) -> str:
     return shlex.join(words)
 
 
-def corpus_digest(dataset: str) -> str | None:
-    """The digest of the corpus manifest beside a folder:<corpus>/train data set, if there is one."""
+def corpus_manifest_digest(dataset: str) -> str | None:
+    """The digest of the corpus manifest of a folder:<corpus>/train data set, if there is one."""
     if not dataset.startswith("folder:"):
         return None
-    manifest = Path(dataset.removeprefix("folder:")).expanduser().parent / "manifest.json"
-    return read_json(manifest).get("digest") if manifest.is_file() else None
+    manifest = manifest_of(Path(dataset.removeprefix("folder:")).expanduser())
+    return manifest.get("digest") if manifest else None
 
 
 def final_validation(validation: dict[str, Any] | None) -> dict[str, Any]:
@@ -123,7 +124,7 @@ def export_weights(
             f"{config['profile']} profile on {config['dataset']}: CPU-scale weights trained by this suite"
         ),
         "training_command": training_command(config),
-        "corpus_digest": corpus_digest(config["dataset"]),
+        "corpus_digest": corpus_manifest_digest(config["dataset"]),
         "git_commits": commits,
         "trained_on": trained_on,
         "deviations": config.get("deviations", []),
@@ -138,12 +139,3 @@ def write_catalogue_entry(path: Path, entry: dict[str, Any]) -> None:
     entries = [e for e in entries if (e["method"], e["name"]) != (entry["method"], entry["name"])]
     entries = sorted([*entries, entry], key=lambda e: (e["method"], e["name"]))
     atomic_write_text(path, json.dumps(entries, indent=1) + "\n")
-
-
-def fp16_difference(run_dir: Path, shipped: Path) -> float:
-    """Largest |float32 − fp16| over the generator's weights: what shipping in fp16 costs."""
-    full = load_file(run_dir / CHECKPOINT)["generator"]
-    half = load_file(shipped)["generator"]
-    return max(
-        float((full[k].float() - half[k].float()).abs().max()) for k in full if full[k].is_floating_point()
-    )
