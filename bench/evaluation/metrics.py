@@ -92,7 +92,12 @@ def _mean_squared_error(prediction: Tensor, target: Tensor) -> Tensor:
 
 
 def _psnr(prediction: Tensor, target: Tensor, data_range: float) -> Tensor:
-    return (10 * torch.log10(data_range**2 / _mean_squared_error(prediction, target))).float()
+    return psnr_of_mse(_mean_squared_error(prediction, target), data_range)
+
+
+def psnr_of_mse(mse: Tensor, data_range: float = 1.0) -> Tensor:
+    """10·log10(R² / MSE), float32 from the float64 MSE."""
+    return (10 * torch.log10(data_range**2 / mse)).float()
 
 
 @lru_cache(maxsize=16)
@@ -285,11 +290,12 @@ def score_batch(
     """Scores of a method's raw output against the ground truth, per image, under `protocol`."""
     scored = composite(image, mask, output) if protocol.target == "composite" else output
     prediction, target = prepare(scored.clamp(0, 1), protocol), prepare(image, protocol)
+    mse = mean_squared_error(prediction, target)
     scores = {
-        "psnr": psnr(prediction, target),
+        "psnr": psnr_of_mse(mse),  # as psnr(prediction, target), without a second pass
         "ssim": ssim(prediction, target),
         "l1": mean_l1_percent(prediction, target),
-        "mse": mean_squared_error(prediction, target),
+        "mse": mse,
         "ssim_release": release_ssim(prediction, target),
     }
     if lpips_model is not None:  # LPIPS is defined on RGB, whatever `protocol.color` says
