@@ -18,8 +18,10 @@ def list_entries(weights_dir: str | None) -> None:
     for entry in released.CATALOGUE:
         try:
             where = f"present: {released.locate(entry, weights_dir)}"
+        except released.ReleasedWeightsMissing:
+            where = "missing"
         except released.ReleasedWeightsError as error:
-            where = "missing" if "missing" in str(error) else f"refused: {error}"
+            where = f"refused: {error}"
         kind = "shipped" if entry.shipped else "released"
         print(f"{entry.method}={entry.name}  [{kind}] {entry.description}\n    {where}")
 

@@ -36,6 +36,10 @@ class ReleasedWeightsError(MethodError):
     """A catalogue name that is unknown, or whose file is missing or does not match its hash."""
 
 
+class ReleasedWeightsMissing(ReleasedWeightsError):
+    """A catalogue entry whose file (or one of its files) is not where it is looked for."""
+
+
 @dataclass(frozen=True)
 class ReleasedWeights:
     method: str
@@ -179,13 +183,13 @@ def locate(entry: ReleasedWeights, weights_dir: str | Path | None = None) -> Pat
     needed = [path / f for f in entry.files] if entry.files else [path]
     missing = [p for p in needed if not p.is_file()]
     if missing and entry.shipped:
-        raise ReleasedWeightsError(
+        raise ReleasedWeightsMissing(
             f"{entry.method}={entry.name}: {missing[0]} ships with this package but is missing; "
             "reinstall inpaint-bench"
         )
     if missing:
         what = f"a folder holding {' + '.join(entry.files)}" if entry.files else "the file"
-        raise ReleasedWeightsError(
+        raise ReleasedWeightsMissing(
             f"{entry.method}={entry.name}: {missing[0]} is missing. Download {entry.filename} "
             f"({entry.description}; licence {entry.licence}) from {entry.source} and put {what} "
             f"at {path} (or pass --weights-dir)"

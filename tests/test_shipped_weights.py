@@ -145,3 +145,17 @@ def test_a_run_with_the_shipped_weights_labels_them_and_draws_their_learning_cur
     assert header.count(escape(CPU_SCALE_LABEL)) == 2  # both learned columns of Table 1, not Telea's
     assert "learning curve: lbam" in html and "learning curve: pconv" in html
     assert len(list(report.parent.rglob("learning_*.png"))) == 2
+
+
+def test_weights_list_tells_missing_from_refused(tmp_path: Path, capsys):
+    """`list` says 'missing' for an absent file and 'refused' with the reason for a present file
+    whose contents are not the released ones (by error class, whatever the messages say)."""
+    (tmp_path / "missing-completionnet_places2.t7").write_bytes(b"")  # 'missing' in a name says nothing
+    (tmp_path / "completionnet_places2.t7").write_bytes(b"not the released weights")
+    assert weights_cli.main(["list", "--weights-dir", str(tmp_path)]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    where = {line: listed[i + 1].strip() for i, line in enumerate(listed) if not line.startswith(" ")}
+    assert where[next(k for k in where if k.startswith("lbam=places2 "))] == "missing"
+    refused = where[next(k for k in where if k.startswith("gl=places2 "))]
+    assert refused.startswith("refused: ") and "b1527543a0ee22c23fca44cefdf48531" in refused
+    assert where[next(k for k in where if k.startswith("lbam=cpu "))].startswith("present: ")
