@@ -150,9 +150,10 @@ def test_a_run_with_the_shipped_weights_labels_them_and_draws_their_learning_cur
 def test_weights_list_tells_missing_from_refused(tmp_path: Path, capsys):
     """`list` says 'missing' for an absent file and 'refused' with the reason for a present file
     whose contents are not the released ones (by error class, whatever the messages say)."""
-    (tmp_path / "missing-completionnet_places2.t7").write_bytes(b"")  # 'missing' in a name says nothing
-    (tmp_path / "completionnet_places2.t7").write_bytes(b"not the released weights")
-    assert weights_cli.main(["list", "--weights-dir", str(tmp_path)]) == 0
+    folder = tmp_path / "missing-weights"  # the word in a path says nothing
+    folder.mkdir()
+    (folder / "completionnet_places2.t7").write_bytes(b"not the released weights")
+    assert weights_cli.main(["list", "--weights-dir", str(folder)]) == 0
     listed = capsys.readouterr().out.splitlines()
     where = {line: listed[i + 1].strip() for i, line in enumerate(listed) if not line.startswith(" ")}
     assert where[next(k for k in where if k.startswith("lbam=places2 "))] == "missing"
