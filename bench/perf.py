@@ -342,7 +342,7 @@ def measure(
     )
     parts: dict[str, Callable[[], dict[str, Any]]] = {
         "learned": lambda: learned_part(device, reference["matmul_gflops"], options),
-        "training": lambda: training_part(device, reference["matmul_gflops"], repeats),
+        "training": lambda: training_part(device, reference["matmul_gflops"], repeats, options.channels_last),
         "classical": lambda: classical_part(device, repeats),
         "metrics": lambda: metrics_part(device, repeats),
         "scaling": scaling_part,

@@ -4,7 +4,13 @@ width 1; a batch of 2 keeps it short) and at the cpu profile's (256 px, width 0.
 VGG16 terms): seconds, images/s, FLOPs per step (torch's counter: forward and backward of every
 network the step runs) and their fraction of the same run's matrix-product rate. Both read the demo
 images (no data set needed); the paper-size step runs without the VGG16 terms when its weights are
-absent, as the mini profile does."""
+absent, as the mini profile does. With `--channels-last` each step is timed again with the network
+and its inputs in channels-last memory (TrainConfig.channels_last) and the ratio is printed.
+
+On the 2-core CPU (docs/performance.md) channels-last made the cpu profile's step faster for PConv
+(0.78x the time) and LBAM (0.90x); at the paper's width runs disagreed (0.7x to 1.3x). The profiles
+keep the plain layout, so that the shipped weights' training commands still reproduce them, and
+the option is the user's (`python -m bench.train --channels-last`, recorded in the checkpoint)."""
 
 from __future__ import annotations
 
@@ -54,7 +60,9 @@ def training_step(
     }
 
 
-def training_part(device: torch.device, matmul_gflops: float, repeats: int) -> dict[str, Any]:
+def training_part(
+    device: torch.device, matmul_gflops: float, repeats: int, channels_last: bool = False
+) -> dict[str, Any]:
     rows = []
     for method in METHODS:
         for label, options in SIZES:
@@ -66,4 +74,13 @@ def training_part(device: torch.device, matmul_gflops: float, repeats: int) -> d
                 f"{row['width']}): {row['seconds_per_step']:.2f} s, {row['images_per_s']:.1f} img/s, "
                 f"{row['gflop_per_step']:.1f} GFLOP, {row['fraction_of_matmul']:.0%} of matmul rate"
             )
+            if channels_last:
+                layout = {**options, "channels_last": True}
+                seconds = training_step(method, label, layout, device, max(2, repeats // 2))[
+                    "seconds_per_step"
+                ]
+                row["channels_last_seconds_per_step"] = seconds
+                print(
+                    f"    channels-last: {seconds:.2f} s, {seconds / row['seconds_per_step']:.2f}x the step"
+                )
     return {"training": rows}

@@ -371,3 +371,20 @@ def test_a_checkpoint_records_every_training_setting_in_the_methods_provenance(t
     assert set(TrainConfig.field_names()) <= set(training)  # no hand-kept list of keys
     assert (training["d_update"], training["vgg_input"], training["step"]) == ("legacy", "raw", 1)
     assert (training["world_size"], training["rank_batch_size"]) == (1, training["batch_size"])
+
+
+@pytest.mark.parametrize("method", ["lbam", "pconv"])
+def test_channels_last_step_computes_the_plain_layouts_losses(tmp_path, method):
+    """--channels-last changes the memory layout only: the network's first step sees the same
+    losses as in planes, to float32 rounding of convolutions summed in another order (the loss is
+    a mean of O(1) terms: 1e-5 relative is ~100 roundings), and the network is in that layout."""
+    plain = trainer(tmp_path, "plain", method=method, no_adv=True)
+    last = trainer(tmp_path, "last", method=method, no_adv=True, channels_last=True)
+    last.generator.load_state_dict(plain.generator.state_dict())
+    image, mask = next(iter(plain.loader()))
+    convolutions = [m.weight for m in last.generator.modules() if isinstance(m, nn.Conv2d)]
+    assert convolutions and all(w.is_contiguous(memory_format=torch.channels_last) for w in convolutions)
+    expected, got = plain.train_step(image, mask), last.train_step(image, mask)
+    assert expected.keys() == got.keys()
+    for term in expected:
+        assert got[term] == pytest.approx(expected[term], rel=1e-5, abs=1e-7), term
