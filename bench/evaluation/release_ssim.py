@@ -9,8 +9,8 @@ and only does less of it:
 - the five maps (x, y, x², y², xy of every channel) go through one depthwise convolution as the
   channels of one tensor, padded to 16 channels (oneDNN convolves 16 faster than 15). It
   stays in planes (NCHW): channels-last convolves ≈ 2 ms faster, but moving 16 planes of 266² in and
-  out of that layout costs more on a machine whose copies run at ≈ 1 GB/s (bench.perf's copy rate);
-  both layouts give the same floats;
+  out of that layout cost more on the 2-core machine (docs/performance.md); both layouts give the
+  same floats;
 - where a window holds only known pixels, x = y bit for bit in the composite, so μx = μy, σx² = σy² =
   σxy and the map's numerator and denominator are the same float: the map is exactly 1 there. Only
   the bounding box of the differing pixels grown by the window's radius is computed.
