@@ -184,18 +184,18 @@ def check_vote(connection: sqlite3.Connection, vote: Vote) -> bool:
 
 
 def read_votes(path: Path) -> list[dict[str, Any]]:
-    connection = connect(path)
-    try:
-        rows = connection.execute("SELECT * FROM votes ORDER BY created, vote_id").fetchall()
-    finally:
-        connection.close()
-    return [dict(row) for row in rows]
+    return read_rows(path, "SELECT * FROM votes ORDER BY created, vote_id")
 
 
 def read_voters(path: Path) -> list[dict[str, Any]]:
+    return read_rows(path, "SELECT id, created, finished FROM voters ORDER BY created, id")
+
+
+def read_rows(path: Path, query: str) -> list[dict[str, Any]]:
+    """The rows of a read-only query, as dicts; the connection closed whatever happens."""
     connection = connect(path)
     try:
-        rows = connection.execute("SELECT id, created, finished FROM voters ORDER BY created, id").fetchall()
+        rows = connection.execute(query).fetchall()
     finally:
         connection.close()
     return [dict(row) for row in rows]
