@@ -192,6 +192,42 @@ def test_two_gloo_ranks_stay_in_sync(tmp_path):
     assert (recorded["batch_size"], recorded["world_size"], recorded["rank_batch_size"]) == (2, 2, 1)
 
 
+GLOO_THREADS_AFTER_DESTROY = """
+import gc, glob, torch
+from torch import nn
+import torch.distributed as dist
+from bench.training.distributed import Distributed
+Distributed.from_environment("cpu")
+model = nn.parallel.DistributedDataParallel(nn.Linear(3, 3))
+model(torch.ones(2, 3)).sum().backward()
+del model
+gc.collect()
+dist.destroy_process_group()
+names = [open(task).read().strip() for task in glob.glob("/proc/self/task/*/comm")]
+print("gloo threads left:", sum(name.startswith("pt_gloo") for name in names))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads thread names from Linux's /proc")
+def test_a_ranks_gloo_threads_end_with_its_process_group(tmp_path):
+    """A group that outlives destroy_process_group keeps gloo's threads running into interpreter
+    exit, where a rank of a finished run aborted now and then (SIGABRT, 'terminate called
+    without an active exception')."""
+    script = tmp_path / "rank.py"
+    script.write_text(GLOO_THREADS_AFTER_DESTROY)
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=environment,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("gloo threads left: 0") == 2, result.stdout
+
+
 def test_training_uses_vgg_terms_when_the_weights_are_in_the_torch_cache(tmp_path, monkeypatch):
     import torchvision
 

@@ -25,6 +25,12 @@ class Distributed:
         if world == 1:
             return cls()
         backend = "nccl" if device.startswith("cuda") else "gloo"
+        # DistributedDataParallel imports torch.distributed.nn.functional on first use, whose
+        # functions take `group=group.WORLD` as a default argument: imported after the group
+        # exists, they keep it alive past destroy_process_group, and its gloo threads still run
+        # when the process exits (a rank then aborts, now and then, after a finished run).
+        import torch.distributed.nn.functional  # noqa: F401
+
         dist.init_process_group(backend)
         return cls(dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0")))
 
