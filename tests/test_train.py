@@ -163,27 +163,22 @@ def test_training_cli_then_benchmark_with_the_checkpoint(tmp_path):
     assert provenance["methods"]["lbam"]["options"]["width"] == 0.0625
 
 
-def test_two_gloo_ranks_stay_in_sync(tmp_path):
-    out = tmp_path / "ddp"
-    environment = {**os.environ, "OMP_NUM_THREADS": "1", "TORCH_HOME": str(tmp_path / "torch_home")}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node=2",
-            "-m",
-            "bench.train",
-            *TINY_CLI,
-            *("--batch-size", "2", "--steps", "3", "--out", str(out)),
-        ],
+def two_ranks(arguments: list[str], cwd: Path, **environment: str) -> subprocess.CompletedProcess:
+    """`torchrun --standalone --nproc_per_node=2 ARGUMENTS`, one thread per rank."""
+    return subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *arguments],
         capture_output=True,
         text=True,
-        cwd=ROOT,
-        env=environment,
+        cwd=cwd,
+        env={**os.environ, "OMP_NUM_THREADS": "1", **environment},
         timeout=300,
     )
+
+
+def test_two_gloo_ranks_stay_in_sync(tmp_path):
+    out = tmp_path / "ddp"
+    arguments = ["-m", "bench.train", *TINY_CLI, "--batch-size", "2", "--steps", "3", "--out", str(out)]
+    result = two_ranks(arguments, ROOT, TORCH_HOME=str(tmp_path / "torch_home"))
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["world"] == 2 and summary["ranks_in_sync"] is True
@@ -215,15 +210,7 @@ def test_a_ranks_gloo_threads_end_with_its_process_group(tmp_path):
     without an active exception')."""
     script = tmp_path / "rank.py"
     script.write_text(GLOO_THREADS_AFTER_DESTROY)
-    environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=environment,
-        timeout=120,
-    )
+    result = two_ranks([str(script)], tmp_path, PYTHONPATH=str(ROOT))
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("gloo threads left: 0") == 2, result.stdout
 
