@@ -27,7 +27,8 @@ def test_versus_eager_times_both_paths_on_the_same_weights():
     torch.manual_seed(0)
     row = perf.versus_eager(methods.create("lbam", width=TINY), torch.device("cpu"), repeats=2)
     for kind in ("fast", "compiled"):
-        assert row[f"max_abs_diff_vs_eager_{kind}"] <= 1e-5
+        # float32 rounding of the same operations in another order: ≈ 1e-7 of the output's scale
+        assert row[f"relative_diff_vs_eager_{kind}"] <= 1e-5
         assert row[f"ms_batch1_{kind}"] > 0
         assert row[f"time_vs_eager_{kind}"] == pytest.approx(
             row[f"ms_batch1_{kind}"] / row["ms_batch1_eager"]
