@@ -76,10 +76,8 @@ def training_part(
             )
             if channels_last:
                 layout = {**options, "channels_last": True}
-                seconds = training_step(method, label, layout, device, max(2, repeats // 2))[
-                    "seconds_per_step"
-                ]
-                row["channels_last_seconds_per_step"] = seconds
+                step = training_step(method, label, layout, device, max(2, repeats // 2))
+                seconds = row["channels_last_seconds_per_step"] = step["seconds_per_step"]
                 print(
                     f"    channels-last: {seconds:.2f} s, {seconds / row['seconds_per_step']:.2f}x the step"
                 )
