@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from bench import methods
@@ -49,19 +50,21 @@ def test_fast_path_equals_the_modules_as_written(variant):
     eager = methods.create("pconv", variant=variant, width=WIDTH, kernels="eager")
     eager.net.load_state_dict(fast.net.state_dict())
     image, mask = inputs()
-    calls = []
-    original = pconv_fast.fast_forward
+    calls, decoder_forms = [], []
+    original, subpixel = pconv_fast.fast_forward, pconv_fast.subpixel_applies
     with torch.inference_mode():
-        pconv_fast_forward = pytest.MonkeyPatch()
-        pconv_fast_forward.setattr(
-            "bench.methods.pconv.fast_forward", lambda *a: calls.append(1) or original(*a)
+        patch = pytest.MonkeyPatch()
+        patch.setattr("bench.methods.pconv.fast_forward", lambda *a: calls.append(1) or original(*a))
+        patch.setattr(
+            pconv_fast, "subpixel_applies", lambda *a: decoder_forms.append(subpixel(*a)) or decoder_forms[-1]
         )
         try:
             got = fast.raw_output(image, mask)
         finally:
-            pconv_fast_forward.undo()
+            patch.undo()
         expected = eager.raw_output(image, mask)
     assert calls, "the fast path did not run"
+    assert decoder_forms == [False, False, False, True, True, True, True]  # 2², 4², 8² outputs concatenate
     scale = float(expected.abs().max())
     assert scale > 0.1
     assert float((got - expected).abs().max()) <= 1e-5 * scale
@@ -99,3 +102,17 @@ def test_soft_or_unequal_masks_take_the_modules():
         for odd in (soft, unequal):
             assert not pconv_fast.one_binary_mask(odd)
             assert torch.equal(fast.net(image, odd), eager.net(image, odd))
+
+
+@pytest.mark.parametrize("shape", [(1, 5, 4, 4), (2, 3, 3, 6)])
+def test_sub_pixel_form_is_the_convolution_of_the_upsampled_map(shape):
+    """The four 2×2 phase kernels on the map, interleaved, equal the 3×3 convolution (zero padding 1)
+    of its nearest-×2 upsampling: float64, so only rounding (≈1e-16 of the sums) may differ."""
+    generator = torch.Generator().manual_seed(2)
+    low = torch.randn(*shape, generator=generator, dtype=torch.float64)
+    weight = torch.randn(7, shape[1], 3, 3, generator=generator, dtype=torch.float64)
+    expected = F.conv2d(F.interpolate(low, scale_factor=2, mode="nearest"), weight, padding=1)
+    phases = F.conv2d(low, pconv_fast.phase_kernels(weight), padding=1)
+    got = pconv_fast.interleaved(phases, 7)
+    assert got.shape == expected.shape
+    assert float((got - expected).abs().max()) <= 1e-12 * float(expected.abs().max())
