@@ -7,6 +7,9 @@ images (no data set needed); the paper-size step runs without the VGG16 terms wh
 absent, as the mini profile does. With `--channels-last` each step is timed again with the network
 and its inputs in channels-last memory (TrainConfig.channels_last) and the ratio is printed.
 
+PConv's step is timed again with its decoder in the sub-pixel form (`--subpixel-decoder`; its
+fraction is of the FLOPs as written, so that both forms are on one scale).
+
 On the 2-core CPU (docs/performance.md) channels-last made the cpu profile's step faster for PConv
 (0.78x the time) and LBAM (0.90x); at the paper's width runs disagreed (0.7x to 1.3x). The profiles
 keep the plain layout, so that the shipped weights' training commands still reproduce them, and
@@ -75,10 +78,29 @@ def training_part(
                 f"{row['gflop_per_step']:.1f} GFLOP, {row['fraction_of_matmul']:.0%} of matmul rate"
             )
             if channels_last:
-                layout = {**options, "channels_last": True}
-                step = training_step(method, label, layout, device, max(2, repeats // 2))
-                seconds = row["channels_last_seconds_per_step"] = step["seconds_per_step"]
+                seconds = other_step(row, "channels_last", options, device, repeats)[0]
                 print(
                     f"    channels-last: {seconds:.2f} s, {seconds / row['seconds_per_step']:.2f}x the step"
                 )
+            if method == "pconv":
+                seconds, gflop = other_step(row, "subpixel_decoder", options, device, repeats)
+                fraction = row["subpixel_decoder_fraction_of_matmul"] = (
+                    row["gflop_per_step"] / seconds / matmul_gflops
+                )
+                print(
+                    f"    sub-pixel decoder: {seconds:.2f} s, {seconds / row['seconds_per_step']:.2f}x the "
+                    f"step, {fraction:.0%} of matmul rate (the FLOPs as written; it runs {gflop:.1f})"
+                )
     return {"training": rows}
+
+
+def other_step(
+    row: dict[str, Any], option: str, options: dict[str, Any], device: torch.device, repeats: int
+) -> tuple[float, float]:
+    """The row's step again with the TrainConfig flag `option` on: (seconds, GFLOP it runs), the
+    seconds also stored in the row as <option>_seconds_per_step."""
+    step = training_step(
+        row["method"], row["size_label"], {**options, option: True}, device, max(2, repeats // 2)
+    )
+    row[f"{option}_seconds_per_step"] = step["seconds_per_step"]
+    return step["seconds_per_step"], step["gflop_per_step"]

@@ -96,6 +96,12 @@ def parse_args(argv: list[str] | None, description: str = __doc__) -> tuple[Trai
     )
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument(
+        "--subpixel-decoder",
+        action="store_true",
+        help="pconv: decoder layers as sub-pixel convolutions (same maths, other float32 rounding; "
+        "≈ 0.5x the cpu profile's step)",
+    )
+    parser.add_argument(
         "--out", default="", help="output folder (default runs/train/<method>-<variant>-…-<profile>)"
     )
     parser.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")

@@ -9,6 +9,8 @@ the widely used community reimplementation (tests/data/reference/pconv_unet_naot
 - variant="community": divides by sum(M) instead of multiplying by sum(1)/sum(M), and normalises
   inputs with the ImageNet mean/std (outputs are de-normalised), so its checkpoints give its outputs.
 Inference (eval mode, no autograd, CPU float32) runs methods/pconv_fast.py unless kernels="eager".
+With subpixel_decoder (training's --subpixel-decoder) the modules' decoder layers compute the
+upsampled part's convolution in the sub-pixel form of that file: the same maths, other rounding.
 """
 
 from __future__ import annotations
@@ -25,7 +27,14 @@ from bench.core.errors import MethodError
 from bench.core.tensors import IMAGENET_MEAN, IMAGENET_STD
 from bench.methods.checkpoints import CheckpointError, merge_options, own_checkpoint
 from bench.methods.learned import LearnedMethod, given_options, read_checkpoint
-from bench.methods.pconv_fast import fast_available, fast_forward, one_binary_mask
+from bench.methods.pconv_fast import (
+    fast_available,
+    fast_forward,
+    interleaved,
+    one_binary_mask,
+    phase_kernels,
+    subpixel_applies,
+)
 from bench.methods.registry import register
 
 VARIANTS = ("paper", "community")
@@ -69,7 +78,30 @@ class PartialConv(nn.Module):
             raw = raw - bias.view(1, -1, 1, 1)
         with torch.no_grad():
             mask_sum = self.mask_sums(mask)
-        updated = (mask_sum > 0).to(x.dtype)
+        return self.renormalised(raw, mask_sum)
+
+    def forward_subpixel(
+        self, h: Tensor, h_mask: Tensor, skip: Tensor, skip_mask: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """forward(cat([up(h), skip]), cat([up(h_mask), skip_mask])) with up = nearest ×2, 3×3
+        stride 1 and all-ones mask weights: the convolution of the upsampled part in the sub-pixel
+        form (methods/pconv_fast.py), the skip part's added; no upsampled copy or concatenation."""
+        weight = self.input_conv.weight
+        up_channels = h.shape[1]
+        phases = F.conv2d(h * h_mask, phase_kernels(weight[:, :up_channels]), padding=1)
+        raw = interleaved(phases, weight.shape[0]) + F.conv2d(
+            skip * skip_mask, weight[:, up_channels:], padding=1
+        )
+        with torch.no_grad():
+            up_sum = F.interpolate(h_mask.sum(dim=1, keepdim=True), scale_factor=2, mode="nearest")
+            channel_sum = up_sum + skip_mask.sum(dim=1, keepdim=True)
+            mask_sum = F.avg_pool2d(channel_sum, 3, 1, 1, count_include_pad=True, divisor_override=1)
+        return self.renormalised(raw, mask_sum)
+
+    def renormalised(self, raw: Tensor, mask_sum: Tensor) -> tuple[Tensor, Tensor]:
+        """(W^T(X⊙M)·r + b) ⊙ m' and m' from the bias-free convolution and sum(M)."""
+        bias = self.input_conv.bias
+        updated = (mask_sum > 0).to(raw.dtype)
         if self.variant == "paper":
             out = raw * (self.window / (mask_sum + 1e-8))
         else:
@@ -118,7 +150,14 @@ class PCBActiv(nn.Module):
         self.activation = {"relu": nn.ReLU(), "leaky": nn.LeakyReLU(0.2), None: nn.Identity()}[activation]
 
     def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        out, new_mask = self.conv(x, mask)
+        return self.activated(*self.conv(x, mask))
+
+    def forward_subpixel(
+        self, h: Tensor, h_mask: Tensor, skip: Tensor, skip_mask: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        return self.activated(*self.conv.forward_subpixel(h, h_mask, skip, skip_mask))
+
+    def activated(self, out: Tensor, new_mask: Tensor) -> tuple[Tensor, Tensor]:
         if hasattr(self, "bn"):
             out = self.bn(out)
         return self.activation(out), new_mask
@@ -142,6 +181,9 @@ class PConvUNet(nn.Module):
             setattr(self, f"dec_{i}", PCBActiv(c[i - 1] + skip[i - 1], c[i - 2], 3, 1, v, activation="leaky"))
         self.dec_1 = PCBActiv(c[0] + 3, 3, 3, 1, v, bn=False, activation=None, bias=True)
         self.inference_kernels = "fast"
+        # the modules' decoder layers in the sub-pixel form (same maths, other float32 rounding; a
+        # training option: `python -m bench.train --subpixel-decoder`)
+        self.subpixel_decoder = False
 
     def forward(self, image: Tensor, mask: Tensor) -> Tensor:
         if self.inference_kernels == "fast" and fast_available(self, image):
@@ -153,10 +195,15 @@ class PConvUNet(nn.Module):
             features.append(out)
             masks.append(out_mask)
         h, h_mask = features[-1], masks[-1]
+        subpixel = self.subpixel_decoder and self.mask_weights_all_ones()
         for i in range(LAYERS, 0, -1):
+            layer = getattr(self, f"dec_{i}")
+            if subpixel and subpixel_applies(layer, h):
+                h, h_mask = layer.forward_subpixel(h, h_mask, features[i - 1], masks[i - 1])
+                continue
             h = torch.cat([F.interpolate(h, scale_factor=2, mode="nearest"), features[i - 1]], 1)
             h_mask = torch.cat([F.interpolate(h_mask, scale_factor=2, mode="nearest"), masks[i - 1]], 1)
-            h, h_mask = getattr(self, f"dec_{i}")(h, h_mask)
+            h, h_mask = layer(h, h_mask)
         return h
 
     def mask_weights_all_ones(self) -> bool:

@@ -10,6 +10,7 @@ from torch import nn
 
 from bench import methods
 from bench.methods import pconv_fast
+from bench.methods.pconv import PCBActiv
 
 SIZE, WIDTH = 128, 0.125  # the smallest input the 7 stride-2 layers take; 8–64 channels
 
@@ -115,4 +116,27 @@ def test_sub_pixel_form_is_the_convolution_of_the_upsampled_map(shape):
     phases = F.conv2d(low, pconv_fast.phase_kernels(weight), padding=1)
     got = pconv_fast.interleaved(phases, 7)
     assert got.shape == expected.shape
+    assert float((got - expected).abs().max()) <= 1e-12 * float(expected.abs().max())
+
+
+@pytest.mark.parametrize("variant", ["paper", "community"])
+@pytest.mark.parametrize("last", [False, True])
+def test_a_layers_sub_pixel_forward_is_its_forward_on_the_concatenation(variant, last):
+    """PCBActiv.forward_subpixel(h, m_h, skip, m_skip) (the training path's) equals forward on
+    [up(h), skip] and [up(m_h), m_skip], with holes in both masks (so that h ⊙ m_h matters), in
+    train mode, float64: only rounding (≈1e-15 of the scale) may differ."""
+    generator = torch.Generator().manual_seed(3)
+    layer = PCBActiv(6, 5, 3, 1, variant, bn=not last, activation=None if last else "leaky", bias=last)
+    layer = layer.double().train()
+    h = torch.randn(2, 4, 6, 6, generator=generator, dtype=torch.float64)
+    skip = torch.randn(2, 2, 12, 12, generator=generator, dtype=torch.float64)
+    h_mask = (torch.rand(2, 1, 6, 6, generator=generator) > 0.75).double().expand(-1, 4, -1, -1)
+    skip_mask = (torch.rand(2, 1, 12, 12, generator=generator) > 0.75).double().expand(-1, 2, -1, -1)
+    joined = torch.cat([F.interpolate(h, scale_factor=2, mode="nearest"), skip], 1)
+    joined_mask = torch.cat([F.interpolate(h_mask, scale_factor=2, mode="nearest"), skip_mask], 1)
+    with torch.no_grad():
+        expected, expected_mask = layer(joined, joined_mask)
+        got, got_mask = layer.forward_subpixel(h, h_mask, skip, skip_mask)
+    assert torch.equal(got_mask, expected_mask)
+    assert bool((expected_mask == 0).any()) and bool((h_mask == 0).any())
     assert float((got - expected).abs().max()) <= 1e-12 * float(expected.abs().max())

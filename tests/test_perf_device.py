@@ -87,3 +87,16 @@ def test_training_step_counts_flops_of_forward_and_backward():
         net(torch.rand(2, 3, 128, 128), torch.ones(2, 3, 128, 128))
     assert row["gflop_per_step"] * 1e9 >= 2 * counter.get_total_flops()
     assert row["images_per_s"] == pytest.approx(2 / row["seconds_per_step"])
+
+
+def test_the_sub_pixel_step_is_timed_and_runs_fewer_flops():
+    """bench.perf times PConv's step again with --subpixel-decoder: stored in the row, and the
+    FLOPs it runs are fewer than the modules' (the upsampled part's 36 products per pixel and
+    channel pair become 16), though not below half (the encoder and skip parts are unchanged)."""
+    from bench.perf_training import other_step, training_step
+
+    options = {"profile": "mini", "size": 128, "width": 0.125, "batch_size": 2, "perceptual": "none"}
+    row = training_step("pconv", "tiny", options, torch.device("cpu"), repeats=1)
+    seconds, gflop = other_step(row, "subpixel_decoder", options, torch.device("cpu"), repeats=1)
+    assert row["subpixel_decoder_seconds_per_step"] == seconds > 0
+    assert 0.5 * row["gflop_per_step"] < gflop < 0.9 * row["gflop_per_step"]

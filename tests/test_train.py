@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -395,6 +396,73 @@ def test_a_checkpoint_records_every_training_setting_in_the_methods_provenance(t
     assert set(TrainConfig.field_names()) <= set(training)  # no hand-kept list of keys
     assert (training["d_update"], training["vgg_input"], training["step"]) == ("legacy", "raw", 1)
     assert (training["world_size"], training["rank_batch_size"]) == (1, training["batch_size"])
+
+
+@pytest.mark.parametrize("variant", ["paper", "community"])
+def test_subpixel_decoder_is_as_close_to_float64_as_the_modules(variant):
+    """--subpixel-decoder computes the decoder's convolutions in another order, so float32 rounding
+    differs; measured against the same network in float64, its outputs and every parameter's
+    gradient must be as close as the modules' as written (within 2x of their error, plus 1e-6 of
+    the scale for errors near zero), and its sub-pixel layers must run."""
+    from bench.methods import pconv as pconv_module
+
+    torch.manual_seed(0)
+    net = pconv_module.PConvUNet(pconv_module.PConvConfig(variant=variant, width=0.125)).train()
+    image = torch.rand(2, 3, 128, 128)
+    mask = (torch.rand(2, 1, 16, 16) > 0.3).float().repeat_interleave(8, 2).repeat_interleave(8, 3)
+    mask = mask.expand(-1, 3, -1, -1)
+    target = torch.rand(2, 3, 128, 128)
+
+    def run(model, subpixel, dtype):
+        model.subpixel_decoder = subpixel
+        model.zero_grad(set_to_none=True)
+        out = model(image.to(dtype), mask.to(dtype))
+        (out - target.to(dtype)).abs().mean().backward()
+        grads = {n: p.grad.double() for n, p in model.named_parameters() if p.grad is not None}
+        return out.detach().double(), grads
+
+    reference = copy.deepcopy(net).double()
+    out64, grads64 = run(reference, False, torch.float64)
+    calls = []
+    original = pconv_module.PCBActiv.forward_subpixel
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pconv_module.PCBActiv, "forward_subpixel", lambda *a: calls.append(1) or original(*a))
+        out_sub, grads_sub = run(net, True, torch.float32)
+    assert len(calls) == 4  # 16² to 128² outputs; the 2², 4², 8² layers concatenate
+    out_plain, grads_plain = run(net, False, torch.float32)
+
+    def close_enough(got, plain, exact):
+        scale = float(exact.abs().max())
+        return float((got - exact).abs().max()) <= 2 * float((plain - exact).abs().max()) + 1e-6 * scale
+
+    assert close_enough(out_sub, out_plain, out64)
+    assert grads_sub.keys() == grads64.keys()
+    for name in grads64:
+        assert close_enough(grads_sub[name], grads_plain[name], grads64[name]), name
+
+
+def test_subpixel_decoder_step_computes_the_modules_losses(tmp_path):
+    """The trainer switches the generator to the sub-pixel decoder, whose first step sees the
+    same losses as the modules' (to float32 rounding, as for channels-last) and which
+    the checkpoint records."""
+    plain = trainer(tmp_path, "plain", method="pconv")
+    subpixel = trainer(tmp_path, "subpixel", method="pconv", subpixel_decoder=True)
+    subpixel.generator.load_state_dict(plain.generator.state_dict())
+    assert subpixel.generator.subpixel_decoder and not plain.generator.subpixel_decoder
+    image, mask = next(iter(plain.loader()))
+    expected, got = plain.train_step(image, mask), subpixel.train_step(image, mask)
+    assert expected.keys() == got.keys()
+    for term in expected:
+        assert got[term] == pytest.approx(expected[term], rel=1e-5, abs=1e-7), term
+    (tmp_path / "subpixel").mkdir(exist_ok=True)
+    subpixel.save()
+    stored = torch.load(tmp_path / "subpixel" / CHECKPOINT, weights_only=True)
+    assert stored["train_config"]["subpixel_decoder"] is True
+
+
+def test_subpixel_decoder_is_refused_for_lbam(tmp_path):
+    with pytest.raises(TrainingError, match="--subpixel-decoder is for pconv"):
+        TrainConfig(**{**TINY, "method": "lbam", "subpixel_decoder": True, "out": str(tmp_path)})
 
 
 @pytest.mark.parametrize("method", ["lbam", "pconv"])

@@ -154,6 +154,7 @@ class TrainConfig:
     vgg_weights: str | None = None
     amp: str = "none"  # none | bf16 | fp16 (CUDA only)
     channels_last: bool = False
+    subpixel_decoder: bool = False  # pconv: decoder layers in the sub-pixel form (docs/performance.md)
     workers: int = 0
     out: str = ""
     world_size: int = 1  # recorded by split_batch
@@ -299,6 +300,10 @@ def check_training_arguments(config: TrainConfig) -> None:
         )
     if not 0 <= config.mask_folder_fraction <= 1:
         raise TrainingError(f"--mask-folder-fraction must be in [0, 1], got {config.mask_folder_fraction}")
+    if config.subpixel_decoder and config.method != "pconv":
+        raise TrainingError(
+            f"--subpixel-decoder is for pconv (its upsampling decoder); {config.method} has none to change"
+        )
     resolve_device(config.device)
     out = Path(config.out) if config.out else None
     if out is not None and out.exists() and not out.is_dir():

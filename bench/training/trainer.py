@@ -112,6 +112,8 @@ class Trainer:
         )
         if config.channels_last:
             self.generator.to(memory_format=torch.channels_last)
+        if config.subpixel_decoder:
+            self.generator.subpixel_decoder = True
         self.vgg = resolve_vgg(config)
         if self.vgg is not None:
             self.vgg.to(self.device)
