@@ -402,8 +402,10 @@ def test_a_checkpoint_records_every_training_setting_in_the_methods_provenance(t
 def test_subpixel_decoder_is_as_close_to_float64_as_the_modules(variant):
     """--subpixel-decoder computes the decoder's convolutions in another order, so float32 rounding
     differs; measured against the same network in float64, its outputs and every parameter's
-    gradient must be as close as the modules' as written (within 2x of their error, plus 1e-6 of
-    the scale for errors near zero), and its sub-pixel layers must run."""
+    gradient must be as close as the modules' as written, and its sub-pixel layers must run.
+    "As close": within 5x of the modules' error plus 1e-6 of the scale (for errors near zero). The
+    two forms' rounding errors are like two draws of one distribution: over 12 seeds the sub-pixel
+    error reached 1.7x the modules' on one parameter; a wrong form is off by O(1) of the scale."""
     from bench.methods import pconv as pconv_module
 
     torch.manual_seed(0)
@@ -433,7 +435,7 @@ def test_subpixel_decoder_is_as_close_to_float64_as_the_modules(variant):
 
     def close_enough(got, plain, exact):
         scale = float(exact.abs().max())
-        return float((got - exact).abs().max()) <= 2 * float((plain - exact).abs().max()) + 1e-6 * scale
+        return float((got - exact).abs().max()) <= 5 * float((plain - exact).abs().max()) + 1e-6 * scale
 
     assert close_enough(out_sub, out_plain, out64)
     assert grads_sub.keys() == grads64.keys()
