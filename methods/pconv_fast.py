@@ -67,11 +67,13 @@ def folded(layer: nn.Module) -> tuple[Tensor, Tensor]:
         return conv.weight * scale.view(-1, 1, 1, 1), bias.view(1, -1, 1, 1).contiguous()
 
 
-def packed(weight: Tensor, padding: int | list[int], stride: list[int], x_shape: torch.Size) -> Tensor:
-    """weight reordered once for oneDNN's convolution of inputs shaped like x_shape."""
-    pad = [padding] * 2 if isinstance(padding, int) else list(padding)
-    geometry = (pad, list(stride), [1, 1], 1)
-    return torch._C._nn.mkldnn_reorder_conv2d_weight(weight.to_mkldnn(), *geometry, list(x_shape))
+def packed(weight: Tensor, geometry: tuple, x_shape: torch.Size) -> Tensor:
+    """weight reordered once for oneDNN's convolution (padding, stride, dilation, groups) of inputs
+    shaped like x_shape."""
+    padding, stride, dilation, groups = geometry
+    return torch._C._nn.mkldnn_reorder_conv2d_weight(
+        weight.to_mkldnn(), list(padding), list(stride), list(dilation), groups, list(x_shape)
+    )
 
 
 def cached_weights(layer: nn.Module, shape_key: tuple, make: Callable[[Tensor], tuple[Tensor, ...]]) -> tuple:
@@ -97,7 +99,9 @@ def cached_weights(layer: nn.Module, shape_key: tuple, make: Callable[[Tensor], 
 # that output row 2i + a of a nearest-×2 upsampled input reads: rows 2i-1, 2i, 2i+1 are low rows
 # i-1, i, i for a = 0, and rows 2i, 2i+1, 2i+2 are i, i, i+1 for a = 1 (the same for columns).
 PHASE_TAPS = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]], [[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]])
-SUBPIXEL_MIN_PIXELS = 16 * 16
+SUBPIXEL_MIN_PIXELS = (
+    16 * 16
+)  # smaller outputs: the concatenated convolution was as fast (docs/performance.md)
 
 
 def phase_kernels(weight: Tensor) -> Tensor:
@@ -146,15 +150,17 @@ def layer_forward(layer: nn.Module, x: Tensor, channel_sum: Tensor) -> tuple[Ten
     """A PCBActiv on masked features x (x ⊙ M) given M's channel sum: (output ⊙ m', m')."""
     conv = layer.conv.input_conv
     ratio, updated = mask_ratio(layer, channel_sum)
-    weight, bias = cached_weights(
-        layer, ("plain", tuple(x.shape[1:])), lambda w: (packed(w, conv.padding, conv.stride, x.shape),)
-    )
     geometry = (conv.padding, conv.stride, conv.dilation, conv.groups)
+    weight, bias = cached_weights(
+        layer, ("plain", tuple(x.shape[1:])), lambda w: (packed(w, geometry, x.shape),)
+    )
     out = MKLDNN._convolution_pointwise(x, weight, None, *geometry, "none", [], "")
     return finished(layer, out, ratio, updated, bias), updated
 
 
 def subpixel_applies(layer: nn.Module, h: Tensor) -> bool:
+    """Whether a decoder layer on up(h) takes the sub-pixel form: a plain 3×3 convolution (stride,
+    padding, dilation 1; one group) with at least SUBPIXEL_MIN_PIXELS output pixels."""
     conv = layer.conv.input_conv
     plain_3x3 = conv.kernel_size == (3, 3) and conv.stride == (1, 1) and conv.padding == (1, 1)
     plain_3x3 = plain_3x3 and conv.dilation == (1, 1) and conv.groups == 1
@@ -166,19 +172,21 @@ def decoder_forward(layer: nn.Module, h: Tensor, skip: Tensor, channel_sum: Tens
     ratio, updated = mask_ratio(layer, channel_sum)
     up_channels = h.shape[1]
 
+    ones = [1, 1]
+    geometry = (ones, ones, ones, 1)
+
     def make(weight: Tensor) -> tuple[Tensor, Tensor]:
         phases = phase_kernels(weight[:, :up_channels])
-        return packed(phases, 1, [1, 1], h.shape), packed(
-            weight[:, up_channels:].contiguous(), 1, [1, 1], skip.shape
+        return packed(phases, geometry, h.shape), packed(
+            weight[:, up_channels:].contiguous(), geometry, skip.shape
         )
 
     shapes = ("subpixel", tuple(h.shape[1:]), tuple(skip.shape[1:]))
     phase_weight, skip_weight, bias = cached_weights(layer, shapes, make)
-    ones = [1, 1]
-    phases = MKLDNN._convolution_pointwise(h, phase_weight, None, ones, ones, ones, 1, "none", [], "")
+    phases = MKLDNN._convolution_pointwise(h, phase_weight, None, *geometry, "none", [], "")
     up = interleaved(phases, bias.shape[1])
     out = MKLDNN._convolution_pointwise.binary(
-        skip, up, skip_weight, None, ones, ones, ones, 1, "add", None, None, [], None
+        skip, up, skip_weight, None, *geometry, "add", None, None, [], None
     )
     return finished(layer, out, ratio, updated, bias), updated
 
