@@ -462,9 +462,13 @@ def test_subpixel_decoder_step_computes_the_modules_losses(tmp_path):
     assert stored["train_config"]["subpixel_decoder"] is True
 
 
-def test_subpixel_decoder_is_refused_for_lbam(tmp_path):
-    with pytest.raises(TrainingError, match="--subpixel-decoder is for pconv"):
-        TrainConfig(**{**TINY, "method": "lbam", "subpixel_decoder": True, "out": str(tmp_path)})
+def test_subpixel_decoder_is_refused_for_lbam(tmp_path, capsys):
+    """LBAM has no upsampling decoder: a one-line error, exit 2, nothing written."""
+    out = tmp_path / "run"
+    assert train_main([*TINY_CLI, "--subpixel-decoder", "--out", str(out)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "--subpixel-decoder is for pconv" in error and len(error.splitlines()) == 1
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("method", ["lbam", "pconv"])
