@@ -131,11 +131,17 @@ def compare_variants(
     method: Any, image: torch.Tensor, mask: torch.Tensor, options: PerfOptions, repeats: int
 ) -> dict[str, Any]:
     """Per variant: ms per call at this batch, time relative to the default path, largest |output
-    difference| from it. The first call of a variant (compilation) is timed on its own."""
+    difference| from it, absolute and relative to the default's largest |output| (untrained
+    networks' outputs lie far outside [0, 1], and rounding scales with them). The first call of a
+    variant (compilation) is timed on its own."""
     device = method.device
     default = variant_call(method, "default", image, mask)
     reference = default()
-    row: dict[str, Any] = {"ms_default": timed(default, device, repeats) * 1000}
+    scale = float(reference.abs().max())
+    row: dict[str, Any] = {
+        "ms_default": timed(default, device, repeats) * 1000,
+        "max_abs_output_default": scale,
+    }
     for variant in variants(options):
         call = variant_call(method, variant, image, mask)
         row[f"first_call_ms_{variant}"] = seconds_of(call, device) * 1000
@@ -143,6 +149,7 @@ def compare_variants(
         row[f"ms_{variant}"] = timed(call, device, repeats, warmup=0) * 1000
         row[f"time_vs_default_{variant}"] = row[f"ms_{variant}"] / row["ms_default"]
         row[f"max_abs_diff_{variant}"] = float((output - reference).abs().max())
+        row[f"relative_diff_{variant}"] = row[f"max_abs_diff_{variant}"] / scale if scale > 0 else 0.0
         if variant == "channels_last":  # Module.to changed the network itself
             method.net.to(memory_format=torch.contiguous_format)
     return row
@@ -155,5 +162,6 @@ def print_variants(name: str, row: dict[str, Any]) -> None:
             print(
                 f"{name:>16} {variant}: {row[key]:.2f} ms ({row[f'time_vs_default_{variant}']:.2f}x the "
                 f"default {row['ms_default']:.2f} ms), max |difference| "
-                f"{row[f'max_abs_diff_{variant}']:.1e}, first call {row[f'first_call_ms_{variant}']:.0f} ms"
+                f"{row[f'max_abs_diff_{variant}']:.1e} ({row[f'relative_diff_{variant}']:.1e} of max "
+                f"|default|), first call {row[f'first_call_ms_{variant}']:.0f} ms"
             )

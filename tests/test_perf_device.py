@@ -56,6 +56,11 @@ def test_variants_report_time_and_output_difference_and_restore_the_network():
     # output's scale, never 0 (it ran) and not 5 %
     assert 0 < row["max_abs_diff_amp_bf16"] <= 0.05 * scale
     assert row["max_abs_diff_channels_last"] <= 1e-5 * scale
+    assert row["max_abs_output_default"] == pytest.approx(scale, rel=1e-6)
+    for variant in ("amp_bf16", "channels_last"):
+        assert (
+            row[f"relative_diff_{variant}"] == row[f"max_abs_diff_{variant}"] / row["max_abs_output_default"]
+        )
     assert row["time_vs_default_channels_last"] == pytest.approx(row["ms_channels_last"] / row["ms_default"])
     assert all(p.is_contiguous() for p in method.net.parameters())
 
