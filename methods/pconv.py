@@ -94,8 +94,7 @@ class PartialConv(nn.Module):
         )
         with torch.no_grad():
             up_sum = F.interpolate(h_mask.sum(dim=1, keepdim=True), scale_factor=2, mode="nearest")
-            channel_sum = up_sum + skip_mask.sum(dim=1, keepdim=True)
-            mask_sum = F.avg_pool2d(channel_sum, 3, 1, 1, count_include_pad=True, divisor_override=1)
+            mask_sum = self.window_sums(up_sum + skip_mask.sum(dim=1, keepdim=True))
         return self.renormalised(raw, mask_sum)
 
     def renormalised(self, raw: Tensor, mask_sum: Tensor) -> tuple[Tensor, Tensor]:
@@ -126,8 +125,11 @@ class PartialConv(nn.Module):
         work, and for 0/1 masks the same integers exactly. Other weights: the convolution itself."""
         if not self.mask_weights_all_ones():
             return self.mask_conv(mask)
+        return self.window_sums(mask.sum(dim=1, keepdim=True))
+
+    def window_sums(self, channel_sum: Tensor) -> Tensor:
+        """sum(M) over each of the convolution's windows, from M's one-channel sum over channels."""
         k, stride, padding = self.mask_conv.kernel_size, self.mask_conv.stride, self.mask_conv.padding
-        channel_sum = mask.sum(dim=1, keepdim=True)
         return F.avg_pool2d(channel_sum, k, stride, padding, count_include_pad=True, divisor_override=1)
 
 

@@ -99,9 +99,8 @@ def cached_weights(layer: nn.Module, shape_key: tuple, make: Callable[[Tensor], 
 # that output row 2i + a of a nearest-×2 upsampled input reads: rows 2i-1, 2i, 2i+1 are low rows
 # i-1, i, i for a = 0, and rows 2i, 2i+1, 2i+2 are i, i, i+1 for a = 1 (the same for columns).
 PHASE_TAPS = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]], [[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]])
-SUBPIXEL_MIN_PIXELS = (
-    16 * 16
-)  # smaller outputs: the concatenated convolution was as fast (docs/performance.md)
+# below this many output pixels the concatenated convolution was as fast (docs/performance.md)
+SUBPIXEL_MIN_PIXELS = 16 * 16
 
 
 def phase_kernels(weight: Tensor) -> Tensor:
@@ -125,9 +124,7 @@ def interleaved(phases: Tensor, channels: int) -> Tensor:
 def mask_ratio(layer: nn.Module, channel_sum: Tensor) -> tuple[Tensor, Tensor]:
     """(r ⊙ m', m') of a partial convolution from its input mask's channel sum."""
     pconv = layer.conv
-    conv = pconv.input_conv
-    k, stride, padding = conv.kernel_size, conv.stride, conv.padding
-    mask_sum = F.avg_pool2d(channel_sum, k, stride, padding, count_include_pad=True, divisor_override=1)
+    mask_sum = pconv.window_sums(channel_sum)
     updated = (mask_sum > 0).to(channel_sum.dtype)
     if pconv.variant == "paper":
         return (pconv.window / (mask_sum + 1e-8)).mul_(updated), updated
@@ -171,7 +168,6 @@ def decoder_forward(layer: nn.Module, h: Tensor, skip: Tensor, channel_sum: Tens
     """A decoder PCBActiv on [up(h), skip] (both masked) in the sub-pixel form (module docstring)."""
     ratio, updated = mask_ratio(layer, channel_sum)
     up_channels = h.shape[1]
-
     ones = [1, 1]
     geometry = (ones, ones, ones, 1)
 
