@@ -31,6 +31,7 @@ from bench.perf_device import (
     PerfOptions,
     add_arguments,
     compare_variants,
+    output_difference,
     perf_options,
     print_variants,
     synchronize,
@@ -144,9 +145,8 @@ def versus_eager(fast: Any, device: torch.device, repeats: int) -> dict[str, Any
         row[f"ms_batch1_{kind}"] = seconds * 1000
         if kind != "eager":
             row[f"time_vs_eager_{kind}"] = seconds / eager_seconds
-            difference = float((outputs[kind] - outputs["eager"]).abs().max())
-            row[f"max_abs_diff_vs_eager_{kind}"] = difference
-            row[f"relative_diff_vs_eager_{kind}"] = difference / row["max_abs_output_eager"]
+            difference, relative = output_difference(outputs[kind], outputs["eager"])
+            row[f"max_abs_diff_vs_eager_{kind}"], row[f"relative_diff_vs_eager_{kind}"] = difference, relative
     return row
 
 

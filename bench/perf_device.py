@@ -127,13 +127,20 @@ def variant_call(
     return call
 
 
+def output_difference(output: torch.Tensor, reference: torch.Tensor) -> tuple[float, float]:
+    """Largest |output - reference|, absolute and relative to the reference's largest |value|
+    (untrained networks' outputs lie far outside [0, 1], and rounding scales with them)."""
+    difference = float((output - reference).abs().max())
+    scale = float(reference.abs().max())
+    return difference, difference / scale if scale > 0 else 0.0
+
+
 def compare_variants(
     method: Any, image: torch.Tensor, mask: torch.Tensor, options: PerfOptions, repeats: int
 ) -> dict[str, Any]:
     """Per variant: ms per call at this batch, time relative to the default path, largest |output
-    difference| from it, absolute and relative to the default's largest |output| (untrained
-    networks' outputs lie far outside [0, 1], and rounding scales with them). The first call of a
-    variant (compilation) is timed on its own."""
+    difference| from it, absolute and relative to the default's largest |output|. The first call
+    of a variant (compilation) is timed on its own."""
     device = method.device
     default = variant_call(method, "default", image, mask)
     reference = default()
@@ -148,8 +155,8 @@ def compare_variants(
         output = call()
         row[f"ms_{variant}"] = timed(call, device, repeats, warmup=0) * 1000
         row[f"time_vs_default_{variant}"] = row[f"ms_{variant}"] / row["ms_default"]
-        row[f"max_abs_diff_{variant}"] = float((output - reference).abs().max())
-        row[f"relative_diff_{variant}"] = row[f"max_abs_diff_{variant}"] / scale if scale > 0 else 0.0
+        difference, relative = output_difference(output, reference)
+        row[f"max_abs_diff_{variant}"], row[f"relative_diff_{variant}"] = difference, relative
         if variant == "channels_last":  # Module.to changed the network itself
             method.net.to(memory_format=torch.contiguous_format)
     return row
