@@ -76,6 +76,25 @@ def test_the_same_instance_options_give_the_same_output(method):
         torch.testing.assert_close(method.inpaint(image, mask), again.inpaint(image, mask), rtol=0, atol=0)
 
 
+def test_the_untimed_warm_up_leaves_the_next_output_as_it_was(method):
+    image, mask = pairs(1)
+    fresh = create(method.name)
+    with torch.inference_mode():
+        method.warm_up(image, mask)
+        torch.testing.assert_close(method.inpaint(image, mask), fresh.inpaint(image, mask), rtol=0, atol=0)
+
+
+def test_per_image_fills_warm_up_on_a_small_corner_with_a_hole(monkeypatch):
+    seen = []
+    fill = methods.create("telea")
+    monkeypatch.setattr(fill, "fill_uint8", lambda rgb, hole: seen.append((rgb.shape, hole.sum())) or rgb)
+    image, mask = pairs(2)
+    fill.warm_up(image, mask)
+    assert seen == [((32, 32, 3), 16 * 16)]  # one image, not the batch; a 16×16 hole
+    fill.warm_up(image[..., :12, :20], mask[..., :12, :20])
+    assert seen[-1] == ((12, 12, 3), 6 * 6)
+
+
 def test_options_are_recorded_as_given_and_serialisable(method):
     described = method.describe()
     assert described["name"] == method.name

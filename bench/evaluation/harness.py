@@ -201,7 +201,7 @@ def output_path(run_dir: Path, method_name: str, image_id: str, mask_id: str) ->
 
 
 def score_in_process(scoring: Scoring, batches: list[list[Pair]]) -> Iterator[BatchRecords]:
-    scoring.method.predict(*scoring.tensors(batches[0]))  # warm-up: not timed, not stored
+    scoring.method.warm_up(*scoring.tensors(batches[0]))  # not timed, not stored
     for batch in batches:
         yield score_pairs(scoring, batch)
 

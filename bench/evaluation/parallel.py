@@ -58,7 +58,7 @@ def _score(batch: list[Pair]) -> BatchRecords:
     scoring: Scoring = _worker["scoring"]  # type: ignore[assignment]
     with torch.inference_mode():
         if not _worker["warm"]:
-            scoring.method.predict(*scoring.tensors(batch))  # warm-up: not timed, not stored
+            scoring.method.warm_up(*scoring.tensors(batch))  # not timed, not stored
             _worker["warm"] = True
         return score_pairs(scoring, batch)
 
