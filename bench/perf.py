@@ -24,8 +24,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench import methods
-from bench.core.allocator import keep_freed_memory
 from bench.core.errors import EXIT_BAD_INPUT, BadInput, error_line
+from bench.core.process import prepare_process
 from bench.core.records import package_versions
 from bench.evaluation import metrics, perf_scale
 from bench.perf_device import (
@@ -337,7 +337,7 @@ def measure(
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "threads": torch.get_num_threads(),
-        "allocator": keep_freed_memory(),
+        "process": prepare_process(),
         "versions": package_versions(),
         "options": {"amp": options.amp, "channels_last": options.channels_last, "compile": options.compile},
     }
@@ -346,7 +346,7 @@ def measure(
         f"reference: {reference['matmul_gflops']:.1f} GFLOP/s matmul, "
         f"{reference['copy_gbs']:.1f} GB/s copy ({device}, {results['threads']} threads)"
     )
-    print(f"allocator: {results['allocator']}")
+    print(f"allocator: {results['process']['allocator']}; denormals: {results['process']['denormals']}")
     parts: dict[str, Callable[[], dict[str, Any]]] = {
         "learned": lambda: learned_part(device, reference["matmul_gflops"], options),
         "training": lambda: training_part(device, reference["matmul_gflops"], repeats, options.channels_last),

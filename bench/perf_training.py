@@ -7,6 +7,9 @@ images (no data set needed); the paper-size step runs without the VGG16 terms wh
 absent, as the mini profile does. With `--channels-last` each step is timed again with the network
 and its inputs in channels-last memory (TrainConfig.channels_last) and the ratio is printed.
 
+The cpu profile's step starts from the shipped CPU-scale weights (methods/weights/), the paper
+size's from the initial ones.
+
 PConv's step is timed again with its decoder in the sub-pixel form (`--subpixel-decoder`; its
 fraction is of the FLOPs as written, so that both forms are on one scale).
 
@@ -45,6 +48,7 @@ def training_step(
     with tempfile.TemporaryDirectory() as folder:
         config = TrainConfig(**options, method=method, out=folder, device=str(device), steps=1)
         trainer = Trainer(config)
+        weights = load_shipped(trainer.generator, method) if label == "cpu" else "initial"
         trainer.generator.train()
         image, mask = (t.to(device) for t in next(iter(trainer.loader())))
         seconds = timed(lambda: trainer.train_step(image, mask), device, repeats)
@@ -57,10 +61,25 @@ def training_step(
         "batch": int(image.shape[0]),
         "size": int(image.shape[-1]),
         "width": config.width,
+        "weights": weights,
         "seconds_per_step": seconds,
         "images_per_s": image.shape[0] / seconds,
         "gflop_per_step": counter.get_total_flops() / 1e9,
     }
+
+
+def load_shipped(generator: torch.nn.Module, method: str) -> str:
+    """The cpu profile's step starts from the shipped CPU-scale weights (its last step) where they
+    exist: a trained LBAM's attention underflows to denormal floats, which an initial one does not
+    show (docs/performance.md, process settings)."""
+    from bench.methods import released
+    from bench.methods.checkpoints import load_file
+
+    entry = released.shipped_default(method)
+    if entry is None:
+        return "initial"
+    generator.load_state_dict(load_file(released.locate(entry))["generator"])
+    return f"shipped {method}={entry.name}"
 
 
 def training_part(
@@ -74,7 +93,8 @@ def training_part(
             rows.append(row)
             print(
                 f"train step {method} ({label}: batch {row['batch']} at {row['size']} px, width "
-                f"{row['width']}): {row['seconds_per_step']:.2f} s, {row['images_per_s']:.1f} img/s, "
+                f"{row['width']}, {row['weights']} weights): {row['seconds_per_step']:.2f} s, "
+                f"{row['images_per_s']:.1f} img/s, "
                 f"{row['gflop_per_step']:.1f} GFLOP, {row['fraction_of_matmul']:.0%} of matmul rate"
             )
             if channels_last:

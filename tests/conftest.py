@@ -4,6 +4,12 @@ import numpy as np
 import pytest
 import torch
 
+from bench.core.process import prepare_process
+
+# The tests compute under the process settings the command lines use (denormals flushed on every
+# thread, freed memory kept), set before any test starts torch's threads.
+prepare_process()
+
 
 @pytest.fixture
 def rng() -> np.random.Generator:

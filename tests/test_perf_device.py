@@ -105,3 +105,22 @@ def test_the_sub_pixel_step_is_timed_and_runs_fewer_flops():
     seconds, gflop = other_step(row, "subpixel_decoder", options, torch.device("cpu"), repeats=1)
     assert row["subpixel_decoder_seconds_per_step"] == seconds > 0
     assert 0.5 * row["gflop_per_step"] < gflop < 0.9 * row["gflop_per_step"]
+
+
+@pytest.mark.parametrize("method", ["lbam", "pconv"])
+def test_the_cpu_profile_step_starts_from_the_shipped_weights(method, tmp_path):
+    """A trained LBAM underflows where an initial one does not, so bench.perf times the cpu
+    profile's step on the shipped CPU-scale weights: every tensor is theirs."""
+    from bench.methods import released
+    from bench.methods.checkpoints import load_file
+    from bench.perf_training import SIZES, load_shipped
+    from bench.training.config import TrainConfig
+    from bench.training.trainer import Trainer
+
+    options = dict(SIZES)["cpu"]
+    trainer = Trainer(TrainConfig(**options, method=method, out=str(tmp_path), steps=1))
+    assert load_shipped(trainer.generator, method) == f"shipped {method}=cpu"
+    shipped = load_file(released.locate(released.shipped_default(method)))["generator"]
+    loaded = trainer.generator.state_dict()
+    assert loaded.keys() == shipped.keys()
+    assert all(torch.equal(loaded[k], shipped[k].to(loaded[k].dtype)) for k in shipped)

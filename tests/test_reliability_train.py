@@ -16,6 +16,8 @@ import pytest
 import torch
 
 from bench.core import files
+from bench.core.process import prepare_process
+from bench.core.tensors import FLUSHED
 from bench.train import main as train_main
 from bench.training import trainer as train
 from bench.training.trainer import CHECKPOINT, LOG
@@ -88,6 +90,24 @@ def test_resume_with_changed_settings_is_refused(tmp_path, capsys):
     assert "seed 0 → 3" in err
     assert (out / CHECKPOINT).read_bytes() == before
     assert train_main([*arguments, "--resume"]) == 0
+
+
+@pytest.mark.parametrize("recorded", [None, "kept (INPAINT_BENCH_DENORMALS=keep)"])
+def test_resume_under_another_denormal_mode_is_refused(tmp_path, capsys, recorded):
+    out = tmp_path / "run"
+    arguments = [*TINY_CLI[:-4], "--steps", "2", "--checkpoint-every", "1", "--out", str(out)]
+    assert train_main([*arguments, "--stop-after", "1"]) == 0
+    data = torch.load(out / CHECKPOINT, weights_only=True)
+    assert data["process"] == prepare_process() and data["process"]["denormals"] == FLUSHED
+    if recorded is None:  # a checkpoint from before the mode was recorded: trained with them kept
+        del data["process"]
+    else:
+        data["process"]["denormals"] = recorded
+    torch.save(data, out / CHECKPOINT)
+    capsys.readouterr()
+    assert train_main([*arguments, "--resume"]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"denormals kept → {FLUSHED} (INPAINT_BENCH_DENORMALS=keep resumes it)" in line
 
 
 def bare_tensor(path: Path) -> None:

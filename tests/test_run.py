@@ -16,7 +16,7 @@ from PIL import Image
 from reference import reordering_tolerance
 
 from bench import methods, report
-from bench.core.allocator import keep_freed_memory
+from bench.core.process import prepare_process
 from bench.core.records import LATENCY_COLUMNS, SCORE_COLUMNS
 from bench.run import main
 
@@ -54,7 +54,7 @@ def test_run_writes_tidy_scores_latency_and_provenance(finished_run):
     assert len(provenance["dataset"]["sha256"]) == len(provenance["mask_set"]["sha256"]) == 64
     for key in ("versions", "git_commit", "device", "seeds", "command", "lpips"):
         assert key in provenance
-    assert provenance["allocator"] == keep_freed_memory()  # decided once, for this whole process
+    assert provenance["process"] == prepare_process()  # decided once, for this whole process
 
 
 def test_same_command_gives_the_same_numbers(finished_run, tmp_path):

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from bench import methods
-from bench.core.allocator import keep_freed_memory
+from bench.core.process import prepare_process
 from bench.methods.lbam import ABLATIONS
 from bench.train import main as train_main
 from bench.training import losses
@@ -138,7 +138,7 @@ def test_training_cli_then_benchmark_with_the_checkpoint(tmp_path):
     assert train_main([*TINY_CLI, "--batch-size", "2", "--steps", "2", "--out", str(out)]) == 0
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["step"] == 2
-    assert summary["allocator"] == keep_freed_memory()
+    assert summary["process"] == prepare_process()
     from bench.run import main as run_main
 
     assert (

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from bench.core.allocator import keep_freed_memory
+from bench.core.process import prepare_process
 from bench.evaluation import sharding
 from bench.evaluation.checks import check_report
 from bench.evaluation.config import RunConfig, RunError
@@ -57,7 +57,7 @@ def evaluate(
     phases' wall times (--timing). Returns the folder.
         Bad input raises a BadInput with the command line's message, before anything is written."""
     check_report(report)
-    keep_freed_memory()
+    prepare_process()
     rank, world, local_rank = sharding.start(config.device)
     rank_device(config, rank, world, local_rank)
     run_dir = choose_run_dir(out, resume)

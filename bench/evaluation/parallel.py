@@ -23,7 +23,7 @@ from collections.abc import Iterator
 import cv2
 import torch
 
-from bench.core.allocator import keep_freed_memory
+from bench.core.process import prepare_process
 from bench.evaluation.harness import BatchRecords, Pair, Scoring, score_pairs
 from bench.evaluation.run_folder import release_inherited_locks
 
@@ -47,7 +47,7 @@ def default_workers(device: str, learned: bool) -> int:
 def _start_worker(scoring: Scoring, threads: int, forked: bool) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
     release_inherited_locks()  # the run folder's lock ends with the parent, even on kill -9
-    keep_freed_memory()  # a forkserver's child starts with glibc's defaults; a forked one has it
+    prepare_process()  # a forkserver's child starts with the defaults; a forked one has the settings
     torch.set_num_threads(threads)
     if not forked:  # a forked child inherits one OpenCV thread from the parent (see below)
         cv2.setNumThreads(threads)

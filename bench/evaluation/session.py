@@ -13,8 +13,8 @@ from typing import Any
 import torch
 
 from bench import methods
-from bench.core.allocator import keep_freed_memory
 from bench.core.files import safe_name, write_json
+from bench.core.process import prepare_process
 from bench.core.records import copy_log_until, git_commit, package_versions
 from bench.core.vocabulary import CPU_SCALE_LABEL, MetricProtocol, method_of
 from bench.datasets.masks import MaskSet, bucketed_mask_set, load_mask_folder
@@ -304,7 +304,7 @@ def provenance_record(
         "ranks": how.world,
         "device": config.device,
         "threads": torch.get_num_threads(),
-        "allocator": keep_freed_memory(),
+        "process": prepare_process(),
         "versions": package_versions(),
         "git_commit": git_commit(),
         "started": previous.get("started", started) if previous else started,

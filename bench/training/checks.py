@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.core.tensors import DENORMALS_OPT_OUT, FLUSHED
+
 # TrainingError and check_training_arguments live with TrainConfig, which checks itself when made
 from bench.training.config import TrainingError, check_training_arguments  # noqa: F401
 
@@ -21,6 +23,16 @@ def changed_settings(stored: dict[str, Any], current: dict[str, Any]) -> list[st
         for key in stored
         if key in current and key not in RESUME_MAY_CHANGE + RESUME_RECORDED and stored[key] != current[key]
     ]
+
+
+def changed_denormals(stored: dict[str, str] | None, current: dict[str, str]) -> list[str]:
+    """Flushing denormals to zero changes float results, so a resumed run keeps its checkpoint's
+    choice (no record: kept, as every run before it was recorded)."""
+    then, now = ((process or {}).get("denormals") == FLUSHED for process in (stored, current))
+    if then == now:
+        return []
+    how = f"unset {DENORMALS_OPT_OUT}" if then else f"{DENORMALS_OPT_OUT}=keep resumes it"
+    return [f"denormals {'flushed' if then else 'kept'} → {current['denormals']} ({how})"]
 
 
 def resume_deviations(stored: dict[str, Any], current: dict[str, Any], step: int) -> list[str]:

@@ -11,7 +11,6 @@ from typing import Any
 
 import torch.distributed as dist
 
-from bench.core.allocator import keep_freed_memory
 from bench.training.config import TrainConfig
 from bench.training.trainer import Trainer
 
@@ -27,11 +26,9 @@ def fit(
     stop_after: stop, with a checkpoint, after this many steps). Returns the summary that rank 0
     also writes to <out>/train_summary.json. Bad input raises a BadInput (TrainingError) with the
     command line's message."""
-    allocator = keep_freed_memory()
     try:
         trainer = Trainer(config)
         summary = trainer.run(resume=resume, stop_after=stop_after, progress=progress)
-        summary["allocator"] = allocator
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from bench import methods
 from bench.core.files import full_disk
+from bench.core.process import prepare_process
 from bench.core.records import copy_log_until, git_commit, package_versions
 from bench.datasets.masks import load_mask_folder
 from bench.datasets.training import TrainingStream, training_sources
@@ -37,6 +38,7 @@ from bench.methods.lbam.discriminator import TwoColumnDiscriminator
 from bench.training import losses
 from bench.training.checks import (
     TrainingError,
+    changed_denormals,
     changed_settings,
     check_training_arguments,
     resume_deviations,
@@ -95,6 +97,7 @@ class Trainer:
     def __init__(self, config: TrainConfig) -> None:
         self.config = config.resolve()
         check_training_arguments(self.config)
+        self.process = prepare_process()  # before anything computes; recorded in the checkpoint
         device = resolve_device(config.device)
         self.dist = Distributed.from_environment(device)
         config.split_batch(self.dist.world)
@@ -173,6 +176,7 @@ class Trainer:
             validation=self.validation_record(),
             versions=package_versions(),
             trained_on=self.trained_on(),
+            process=self.process,
             git_commit=self.git_commits[-1],
             git_commits=self.git_commits,  # every commit the training ran under, first to last
         )
@@ -197,7 +201,7 @@ class Trainer:
             {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()}
             for settings in (data.get("train_config") or {}, dataclasses.asdict(self.config))
         )
-        changed = changed_settings(stored, current)
+        changed = changed_settings(stored, current) + changed_denormals(data.get("process"), self.process)
         if changed:
             raise TrainingError(
                 f"--resume with other settings than {path} was trained with ({'; '.join(changed)}); "
@@ -427,6 +431,7 @@ class Trainer:
             "deviations": self.config.deviations,
             "world": self.dist.world,
             "checksum": parameter_checksum(self.generator),
+            "process": self.process,
         }
         if self.dist.world > 1:
             gathered = [None] * self.dist.world
