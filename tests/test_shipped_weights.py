@@ -48,6 +48,8 @@ def test_export_ships_fp16_weights_that_predict_as_the_rounded_training_weights(
     assert entry["corpus_digest"] == "d" * 64 and entry["final_validation"]["step"] == 2
     assert set(entry["final_validation"]["scores"]) == set(entry["final_validation"]["telea"])
     assert entry["trained_on"].startswith("cpu: ")  # recorded by the trainer, like its commit
+    threads = torch.get_num_threads()  # the trainer's count, recorded: a bit-for-bit rerun needs it
+    assert entry["training_command"] == f"OMP_NUM_THREADS={threads} " + training_command(asdict(config))
     assert entry["git_commits"] != ["abc123"]  # the trainer recorded its own commit; --commit is a fallback
     catalogue = json.loads((tmp_path / "weights" / "catalogue.json").read_text())
     assert catalogue == [entry]
@@ -78,6 +80,7 @@ def test_training_command_rebuilds_the_same_config(tmp_path: Path):
     config.resolve_steps(10)
     command = training_command(asdict(config))
     assert command.startswith("python -m bench.train --profile cpu --method pconv")
+    assert training_command(asdict(config), cpu_threads=3) == "OMP_NUM_THREADS=3 " + command
     rebuilt, _ = parse_args(command.split()[3:] + ["--out", config.out])
     ignored = {"deviations", "world_size", "rank_batch_size", "finetune_steps"}
     expected = {k: v for k, v in asdict(config).items() if k not in ignored}

@@ -33,9 +33,10 @@ class ExportError(BadInput):
     """A checkpoint that cannot be shipped (not finished, not this project's); the message says why."""
 
 
-def training_command(config: dict[str, Any]) -> str:
+def training_command(config: dict[str, Any], cpu_threads: int | None = None) -> str:
     """The `python -m bench.train` command that reproduces `config`: the profile and method, plus
-    every field that differs from what they give (none when trained as the profile)."""
+    every field that differs from what they give (none when trained as the profile); with the CPU
+    thread count the checkpoint recorded, as OMP_NUM_THREADS (a bit-for-bit rerun needs it)."""
     base = asdict(TrainConfig(method=config["method"], profile=config["profile"]).resolve())
     words = ["python", "-m", "bench.train", "--profile", config["profile"], "--method", config["method"]]
     for key in sorted(set(config) & set(base) - NOT_ARGUMENTS):
@@ -47,7 +48,8 @@ def training_command(config: dict[str, Any]) -> str:
             words += [flag] if value else []
         else:
             words += [flag, ",".join(map(str, value)) if isinstance(value, list) else str(value)]
-    return shlex.join(words)
+    threads = f"OMP_NUM_THREADS={int(cpu_threads)} " if cpu_threads else ""
+    return threads + shlex.join(words)
 
 
 def corpus_manifest_digest(dataset: str) -> str | None:
@@ -123,7 +125,7 @@ def export_weights(
             f"{method} width {config['width']} at {config['size']} px, {step} steps of the "
             f"{config['profile']} profile on {config['dataset']}: CPU-scale weights trained by this suite"
         ),
-        "training_command": training_command(config),
+        "training_command": training_command(config, data.get("cpu_threads")),
         "corpus_digest": corpus_manifest_digest(config["dataset"]),
         "git_commits": commits,
         "trained_on": trained_on,

@@ -176,6 +176,8 @@ class Trainer:
             validation=self.validation_record(),
             versions=package_versions(),
             trained_on=self.trained_on(),
+            # oneDNN splits weight-gradient sums by thread: a bit-for-bit rerun needs the same count
+            cpu_threads=torch.get_num_threads() if self.device.type == "cpu" else None,
             process=self.process,
             git_commit=self.git_commits[-1],
             git_commits=self.git_commits,  # every commit the training ran under, first to last
