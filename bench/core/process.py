@@ -12,7 +12,7 @@ bench.perf apply once, before they compute, and record (docs/performance.md):
 - denormal floats flush to zero (`bench.core.tensors.flush_denormals`: the CPU's FTZ and DAZ modes,
   through torch.set_flush_denormal). LBAM's Gaussian attention (Eq. 9) underflows exp() below float32's
   smallest normal number (1.2e-38) in trained networks, and x86 cores compute with such numbers
-  through slow microcode: the cpu profile's LBAM step went from 0.35 to 0.7–1.1 s after ≈ 57 steps.
+  through slow microcode: the cpu profile's LBAM step went from 0.35 s to 0.64–1.15 s from step 58 on.
   Flushed, they are zero; `INPAINT_BENCH_DENORMALS=keep` keeps them.
 """
 
