@@ -191,6 +191,9 @@ def test_report_shows_both_tables_every_image_and_the_banner(finished_run):
     for source in sources:
         assert (finished_run / source).is_file(), source
     assert "ground truth" in html and "telea" in html
+    settings = prepare_process()  # the run's, recorded in run.json (this process decided them once)
+    shown = f'<dd id="process">allocator: {settings["allocator"]}; denormals: {settings["denormals"]}</dd>'
+    assert shown in html
 
 
 def test_report_escapes_text_that_comes_from_data(tmp_path):
