@@ -73,12 +73,13 @@ def load_shipped(generator: torch.nn.Module, method: str) -> str:
     exist: a trained LBAM's attention underflows to denormal floats, which an initial one does not
     show (docs/performance.md, process settings)."""
     from bench.methods import released
-    from bench.methods.checkpoints import load_file
+    from bench.methods.learned import read_checkpoint
 
     entry = released.shipped_default(method)
     if entry is None:
         return "initial"
-    generator.load_state_dict(load_file(released.locate(entry))["generator"])
+    data, _ = read_checkpoint(method, released.locate(entry))  # checked: this method's own format
+    generator.load_state_dict(data["generator"])
     return f"shipped {method}={entry.name}"
 
 
