@@ -1,12 +1,13 @@
 """Package discovery for the one import namespace `bench` (metadata: pyproject.toml).
 
-Every folder holding a .py file is a package, found by walking the folders, so none can be
+Every folder holding a shipped file is a package, found by walking the folders, so none can be
 forgotten: bench/ is `bench`, and the checkout's methods/, datasets/ and reports/ are installed
 as bench.methods, bench.datasets and bench.reports (imported under their folder names they
 refuse, or for datasets/ hand over to Hugging Face's package: see their __init__.py). Every
 other file in those folders (the report's templates and paper tables, the corpus list, shipped
-weights under methods/weights/) is package data of the nearest package above it, found the same
-way, except what git ignores (a rendered reports/index.html and its assets).
+weights under methods/weights/) is package data of its own folder, which is therefore a package
+too (a namespace package where it holds no .py file: setuptools warns of data folders that are
+importable but not listed), except what git ignores (a rendered reports/index.html and its assets).
 tests/test_layout.py builds the wheel and checks that it holds every file.
 """
 
@@ -56,24 +57,24 @@ def git_ignored(paths: list[Path]) -> set[Path]:
     return {Path(line) for line in listed.splitlines()}
 
 
-def package_data(names: list[str]) -> dict[str, list[str]]:
-    """Every other file, as data of the nearest package above it."""
-    data: dict[str, list[str]] = {}
+def package_files() -> dict[str, list[str]]:
+    """Every file of the package, by the package of its own folder (the name it is installed as)."""
+    owned: dict[str, list[str]] = {}
     for folder, package in PARTS.items():
-        files = [p for p in sorted((ROOT / folder).rglob("*")) if p.suffix != ".py" and shipped(p)]
-        ignored = git_ignored(files)
+        files = [p for p in sorted((ROOT / folder).rglob("*")) if shipped(p)]
+        ignored = git_ignored([p for p in files if p.suffix != ".py"])
         for path in files:
-            inner = path.relative_to(ROOT / folder).parts
-            if path in ignored:
-                continue
-            depth = max(d for d in range(len(inner)) if ".".join([package, *inner[:d]]) in names)
-            owner = ".".join([package, *inner[:depth]])
-            data.setdefault(owner, []).append("/".join(inner[depth:]))
-    return data
+            if path not in ignored:
+                inner = path.parent.relative_to(ROOT / folder).parts
+                owned.setdefault(".".join([package, *inner]), []).append(path.name)
+    return owned
+
+
+FILES = package_files()
 
 
 setup(
-    packages=packages(),
-    package_data=package_data(packages()),
+    packages=sorted(FILES),
+    package_data={package: [n for n in names if not n.endswith(".py")] for package, names in FILES.items()},
     package_dir={package: folder for folder, package in PARTS.items() if folder != package},
 )
