@@ -22,7 +22,8 @@ from bench.datasets.corpus import manifest_of
 from bench.methods.checkpoints import checked_own, load_file, own_checkpoint, project_checkpoint
 from bench.methods.released import SHIPPED_CATALOGUE, SHIPPED_DIR, SHIPPED_LICENCE
 from bench.training.config import TrainConfig
-from bench.training.trainer import CHECKPOINT, atomic_save
+from bench.training.storage import atomic_save
+from bench.training.trainer import CHECKPOINT
 
 MAX_SHIPPED_BYTES = 25 * 2**20  # the limit per file
 # TrainConfig fields that are not command-line choices (set by training, or where it writes)

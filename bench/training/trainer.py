@@ -4,9 +4,7 @@ bench.methods, atomic resumable checkpoints, DDP under torchrun. The CLI is benc
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
-import os
 import platform
 import sys
 import time
@@ -21,7 +19,6 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from bench import methods
-from bench.core.files import full_disk
 from bench.core.process import prepare_process
 from bench.core.records import copy_log_until, git_commit, package_versions
 from bench.datasets.masks import load_mask_folder
@@ -46,33 +43,11 @@ from bench.training.checks import (
 from bench.training.config import TrainConfig
 from bench.training.distributed import Distributed, average_gradients, parameter_checksum
 from bench.training.legacy_adam import LegacyAdam
+from bench.training.storage import TrainLog, atomic_save
 from bench.training.validation import VAL_LOG, bucket_means, curve_rows, validation_set, write_curve
 
 CHECKPOINT = "checkpoint.pt"
 LOG = "train_log.csv"
-
-
-def stored_bytes(data: Any) -> int:
-    """Bytes of the tensors in a nested checkpoint (what torch.save must write, at least)."""
-    if isinstance(data, torch.Tensor):
-        return data.untyped_storage().nbytes()
-    if isinstance(data, dict):
-        return sum(stored_bytes(v) for v in data.values())
-    if isinstance(data, list | tuple):
-        return sum(stored_bytes(v) for v in data)
-    return 0
-
-
-def atomic_save(data: dict[str, Any], path: Path) -> None:
-    temporary = path.with_suffix(".tmp")
-    try:
-        torch.save(data, temporary)
-        os.replace(temporary, path)
-    except (OSError, RuntimeError) as error:  # torch reports a full disk as a RuntimeError
-        temporary.unlink(missing_ok=True)
-        reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-        reason = full_disk(error, path.parent, stored_bytes(data)) or reason
-        raise TrainingError(f"cannot write {path} ({reason}); the previous checkpoint is unchanged") from None
 
 
 def resolve_vgg(config: TrainConfig) -> losses.VGG16Features | None:
@@ -443,28 +418,3 @@ class Trainer:
                 abs(c - gathered[0]) <= 1e-9 * max(1.0, abs(gathered[0])) for c in gathered
             )
         return summary
-
-
-class TrainLog:
-    """train_log.csv, one row per step, flushed as written (None: this rank writes no log)."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.handle = open(path, "a", newline="") if path is not None else None
-        self.writer: csv.DictWriter | None = None
-
-    def write(self, row: dict[str, Any]) -> None:
-        if self.handle is None:
-            return
-        if self.writer is None:
-            self.writer = csv.DictWriter(self.handle, fieldnames=list(row))
-            if self.handle.tell() == 0:
-                self.writer.writeheader()
-        self.writer.writerow(row)
-        self.handle.flush()
-
-    def __enter__(self) -> TrainLog:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        if self.handle is not None:
-            self.handle.close()
