@@ -121,3 +121,17 @@ def test_a_plain_rerun_after_a_killed_launch_keeps_what_the_ranks_stored(
     assert f"{stored} pairs already stored" in err
     pd.testing.assert_frame_equal(sorted_scores(run_dir), sorted_scores(one_process), check_exact=True)
     assert rank_record_files(run_dir) == []
+
+
+def test_a_failed_run_leaves_no_process_group(tmp_path, capsys):
+    """The group ends on an error too (a live gloo group's threads can abort the rank's exit)."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        assert main([*TINY, "--dataset", f"folder:{tmp_path / 'absent'}", "--out", str(tmp_path / "r")]) == 2
+        assert "does not exist" in capsys.readouterr().err
+        assert not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()

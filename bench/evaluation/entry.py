@@ -80,5 +80,5 @@ def evaluate(
             lock.close()
         if new_folder and rank == 0 and [p.name for p in run_dir.iterdir()] == [LOCK_FILE]:
             shutil.rmtree(run_dir)  # refused before anything was written: leave no empty folder
-    sharding.stop()
+        sharding.stop()  # also on an error: a live gloo group's threads can abort the exit
     return run_dir
