@@ -10,6 +10,9 @@ and its inputs in channels-last memory (TrainConfig.channels_last) and the ratio
 The cpu profile's step starts from the shipped CPU-scale weights (methods/weights/), the paper
 size's from the initial ones.
 
+Every step is timed again with torch's fused Adam kernel (`--fused-adam`): at the paper's width the
+default single-tensor Adam is ≈ 20 % of LBAM's step on the CPU.
+
 PConv's step is timed again with its decoder in the sub-pixel form (`--subpixel-decoder`; its
 fraction is of the FLOPs as written, so that both forms are on one scale).
 
@@ -97,6 +100,12 @@ def training_part(
                 f"{row['width']}, {row['weights']} weights): {row['seconds_per_step']:.2f} s, "
                 f"{row['images_per_s']:.1f} img/s, "
                 f"{row['gflop_per_step']:.1f} GFLOP, {row['fraction_of_matmul']:.0%} of matmul rate"
+            )
+            seconds = other_step(row, "fused_adam", options, device, repeats)[0]
+            fraction = row["fused_adam_fraction_of_matmul"] = row["gflop_per_step"] / seconds / matmul_gflops
+            print(
+                f"    fused Adam: {seconds:.2f} s, {seconds / row['seconds_per_step']:.2f}x the step, "
+                f"{fraction:.0%} of matmul rate"
             )
             if channels_last:
                 seconds = other_step(row, "channels_last", options, device, repeats)[0]

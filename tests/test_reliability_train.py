@@ -92,6 +92,26 @@ def test_resume_with_changed_settings_is_refused(tmp_path, capsys):
     assert train_main([*arguments, "--resume"]) == 0
 
 
+@pytest.mark.parametrize("recorded", [None, False])
+def test_resume_with_another_adam_kernel_is_refused(tmp_path, capsys, recorded):
+    """--fused-adam rounds otherwise, so a run resumes with its checkpoint's kernel; a checkpoint
+    from before the setting existed trained with the default one."""
+    out = tmp_path / "run"
+    arguments = [*TINY_CLI[:-4], "--steps", "2", "--checkpoint-every", "1", "--out", str(out)]
+    assert train_main([*arguments, "--stop-after", "1"]) == 0
+    data = torch.load(out / CHECKPOINT, weights_only=True)
+    assert data["train_config"]["fused_adam"] is False
+    if recorded is None:
+        del data["train_config"]["fused_adam"]
+        torch.save(data, out / CHECKPOINT)
+    before = (out / CHECKPOINT).read_bytes()
+    capsys.readouterr()
+    assert train_main([*arguments, "--resume", "--fused-adam"]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "fused_adam False → True" in line
+    assert (out / CHECKPOINT).read_bytes() == before
+
+
 @pytest.mark.parametrize("recorded", [None, "kept (INPAINT_BENCH_DENORMALS=keep)"])
 def test_resume_under_another_denormal_mode_is_refused(tmp_path, capsys, recorded):
     out = tmp_path / "run"

@@ -75,7 +75,14 @@ def test_export_ships_fp16_weights_that_predict_as_the_rounded_training_weights(
 
 def test_training_command_rebuilds_the_same_config(tmp_path: Path):
     config = TrainConfig(
-        method="pconv", profile="cpu", size=128, width=0.0625, betas_g=(0.5, 0.9), steps=7, out=str(tmp_path)
+        method="pconv",
+        profile="cpu",
+        size=128,
+        width=0.0625,
+        betas_g=(0.5, 0.9),
+        steps=7,
+        fused_adam=True,
+        out=str(tmp_path),
     ).resolve()
     config.resolve_steps(10)
     command = training_command(asdict(config))

@@ -17,6 +17,7 @@ from bench.methods.lbam import ABLATIONS
 from bench.train import main as train_main
 from bench.training import losses
 from bench.training.config import TrainConfig
+from bench.training.legacy_adam import LegacyAdam
 from bench.training.trainer import CHECKPOINT, LOG, Trainer, TrainingError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -488,3 +489,48 @@ def test_channels_last_step_computes_the_plain_layouts_losses(tmp_path, method):
     assert expected.keys() == got.keys()
     for term in expected:
         assert got[term] == pytest.approx(expected[term], rel=1e-5, abs=1e-7), term
+
+
+@pytest.mark.parametrize(("method", "d_update"), [("lbam", "recompute"), ("lbam", "legacy"), ("pconv", None)])
+def test_fused_adam_takes_the_default_adams_steps(tmp_path, method, d_update):
+    """--fused-adam computes Adam's update in one vectorised kernel: after a training step and two
+    more updates from the same small gradients (where ε and the betas matter), every parameter of G
+    (and of D, whose legacy update keeps torch 1.4's Adam) equals the default optimiser's to float32
+    rounding: 2 ulps of the parameter and of the update (≤ lr) per step. The checkpoint records it."""
+    options = {"method": method, **({"d_update": d_update} if d_update else {})}
+    plain = trainer(tmp_path, "plain", **options)
+    fused = trainer(tmp_path, "fused", **options, fused_adam=True)
+    pairs = [(plain.generator, fused.generator, plain.optimizer_g, fused.optimizer_g, plain.config.lr_g)]
+    if plain.discriminator is not None:
+        pairs.append(
+            (
+                plain.discriminator,
+                fused.discriminator,
+                plain.optimizer_d,
+                fused.optimizer_d,
+                plain.config.lr_d,
+            )
+        )
+    for default_net, fused_net, *_ in pairs:
+        fused_net.load_state_dict(default_net.state_dict())
+    assert fused.optimizer_g.defaults["fused"] and not plain.optimizer_g.defaults["fused"]
+    if d_update is not None:
+        assert isinstance(fused.optimizer_d, LegacyAdam) == (d_update == "legacy")
+    image, mask = next(iter(plain.loader()))
+    assert plain.train_step(image, mask) == fused.train_step(image, mask)  # same forward and gradients
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(2):
+        for default_net, fused_net, default_adam, fused_adam, _rate in pairs:
+            for expected, got in zip(default_net.parameters(), fused_net.parameters(), strict=True):
+                expected.grad = torch.randn(expected.shape, generator=generator) * 1e-3
+                got.grad = expected.grad.clone()
+            default_adam.step()
+            fused_adam.step()
+    eps = torch.finfo(torch.float32).eps
+    for default_net, fused_net, *_, rate in pairs:
+        for (name, expected), got in zip(default_net.named_parameters(), fused_net.parameters(), strict=True):
+            torch.testing.assert_close(got, expected, rtol=6 * eps, atol=6 * eps * rate, msg=name)
+    (tmp_path / "fused").mkdir(exist_ok=True)
+    fused.save()
+    stored = torch.load(tmp_path / "fused" / CHECKPOINT, weights_only=True)
+    assert stored["train_config"]["fused_adam"] is True

@@ -14,10 +14,13 @@ from bench.training.config import TrainingError, check_training_arguments  # noq
 RESUME_MAY_CHANGE = ("out", "device", "workers", "data_root", "vgg_weights", "deviations")
 # Settings that may differ on --resume as a recorded deviation (a lower rate after a NaN stop).
 RESUME_RECORDED = ("lr_g", "lr_d", "finetune_lr")
+# Settings added after checkpoints were first written, with the value an older checkpoint trained with.
+ADDED_SETTINGS = {"fused_adam": False}
 
 
 def changed_settings(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """Settings of a resumed run that differ from those its checkpoint was trained with."""
+    stored = {**ADDED_SETTINGS, **stored}
     return [
         f"{key} {stored[key]!r} → {current[key]!r}"
         for key in stored

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import platform
 import sys
 import time
@@ -107,15 +108,19 @@ class Trainer:
             if config.mask_folder
             else None
         )
+        fused = {"fused": True} if config.fused_adam else {}  # else torch's choice for the device
         self.optimizer_g = torch.optim.Adam(
-            [p for p in self.generator.parameters() if p.requires_grad], lr=config.lr_g, betas=config.betas_g
+            [p for p in self.generator.parameters() if p.requires_grad],
+            lr=config.lr_g,
+            betas=config.betas_g,
+            **fused,
         )
-        adam_d = LegacyAdam if config.d_update == "legacy" else torch.optim.Adam
-        self.optimizer_d = (
-            adam_d(self.discriminator.parameters(), lr=config.lr_d, betas=config.betas_d)
-            if self.discriminator is not None
-            else None
-        )
+        self.optimizer_d: torch.optim.Optimizer | None = None
+        if self.discriminator is not None:  # the release's D update keeps torch 1.4's Adam
+            adam_d = (
+                LegacyAdam if config.d_update == "legacy" else functools.partial(torch.optim.Adam, **fused)
+            )
+            self.optimizer_d = adam_d(self.discriminator.parameters(), lr=config.lr_d, betas=config.betas_d)
         self.step = 0
         validation = config.val_dataset
         self.validation = validation_set(validation, config.size, config.data_root) if validation else None
