@@ -11,7 +11,7 @@ The cpu profile's step starts from the shipped CPU-scale weights (methods/weight
 size's from the initial ones.
 
 Every step is timed again with torch's fused Adam kernel (`--fused-adam`): at the paper's width the
-default single-tensor Adam is ≈ 20 % of LBAM's step on the CPU.
+default single-tensor Adam is 20–30 % of LBAM's step on the CPU (docs/performance.md).
 
 PConv's step is timed again with its decoder in the sub-pixel form (`--subpixel-decoder`; its
 fraction is of the FLOPs as written, so that both forms are on one scale).
