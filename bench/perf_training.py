@@ -101,27 +101,41 @@ def training_part(
                 f"{row['images_per_s']:.1f} img/s, "
                 f"{row['gflop_per_step']:.1f} GFLOP, {row['fraction_of_matmul']:.0%} of matmul rate"
             )
-            seconds = other_step(row, "fused_adam", options, device, repeats)[0]
-            fraction = row["fused_adam_fraction_of_matmul"] = row["gflop_per_step"] / seconds / matmul_gflops
-            print(
-                f"    fused Adam: {seconds:.2f} s, {seconds / row['seconds_per_step']:.2f}x the step, "
-                f"{fraction:.0%} of matmul rate"
-            )
+            timed_variant(row, "fused_adam", "fused Adam", options, device, repeats, matmul_gflops)
             if channels_last:
                 seconds = other_step(row, "channels_last", options, device, repeats)[0]
                 print(
                     f"    channels-last: {seconds:.2f} s, {seconds / row['seconds_per_step']:.2f}x the step"
                 )
             if method == "pconv":
-                seconds, gflop = other_step(row, "subpixel_decoder", options, device, repeats)
-                fraction = row["subpixel_decoder_fraction_of_matmul"] = (
-                    row["gflop_per_step"] / seconds / matmul_gflops
-                )
-                print(
-                    f"    sub-pixel decoder: {seconds:.2f} s, {seconds / row['seconds_per_step']:.2f}x the "
-                    f"step, {fraction:.0%} of matmul rate (the FLOPs as written; it runs {gflop:.1f})"
+                timed_variant(
+                    row, "subpixel_decoder", "sub-pixel decoder", options, device, repeats, matmul_gflops
                 )
     return {"training": rows}
+
+
+def timed_variant(
+    row: dict[str, Any],
+    option: str,
+    label: str,
+    options: dict[str, Any],
+    device: torch.device,
+    repeats: int,
+    matmul_gflops: float,
+) -> None:
+    """The row's step again with `option` on, printed with its fraction of the matmul rate, which is
+    of the FLOPs as written (one scale for every form) and stored as <option>_fraction_of_matmul."""
+    seconds, gflop = other_step(row, option, options, device, repeats)
+    fraction = row[f"{option}_fraction_of_matmul"] = row["gflop_per_step"] / seconds / matmul_gflops
+    runs = (
+        f" (the FLOPs as written; it runs {gflop:.1f})"
+        if f"{gflop:.1f}" != f"{row['gflop_per_step']:.1f}"
+        else ""
+    )
+    print(
+        f"    {label}: {seconds:.2f} s, {seconds / row['seconds_per_step']:.2f}x the step, "
+        f"{fraction:.0%} of matmul rate{runs}"
+    )
 
 
 def other_step(
