@@ -32,16 +32,6 @@ def shipped(path: Path) -> bool:
     return path.is_file() and path.suffix != ".pyc" and not hidden
 
 
-def packages() -> list[str]:
-    found = set()
-    for folder, package in PARTS.items():
-        for source in (ROOT / folder).rglob("*.py"):
-            inner = source.parent.relative_to(ROOT / folder).parts
-            if shipped(source):
-                found.add(".".join([package, *inner]))
-    return sorted(found)
-
-
 def git_ignored(paths: list[Path]) -> set[Path]:
     """The paths git ignores in this checkout (none outside a git checkout or without git)."""
     try:
