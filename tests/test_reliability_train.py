@@ -78,10 +78,16 @@ def test_a_restart_after_a_kill_before_the_first_checkpoint_logs_each_step_once(
     assert logged_steps(out) == [1, 2]
 
 
-def test_resume_with_changed_settings_is_refused(tmp_path, capsys):
+def stopped_after_one_step(tmp_path: Path) -> tuple[Path, list[str]]:
+    """A two-step run stopped, with its checkpoint, after step 1: (its folder, its arguments)."""
     out = tmp_path / "run"
     arguments = [*TINY_CLI[:-4], "--steps", "2", "--checkpoint-every", "1", "--out", str(out)]
     assert train_main([*arguments, "--stop-after", "1"]) == 0
+    return out, arguments
+
+
+def test_resume_with_changed_settings_is_refused(tmp_path, capsys):
+    out, arguments = stopped_after_one_step(tmp_path)
     before = (out / CHECKPOINT).read_bytes()
     capsys.readouterr()
     assert train_main([*arguments, "--resume", "--seed", "3"]) == 2
@@ -96,9 +102,7 @@ def test_resume_with_changed_settings_is_refused(tmp_path, capsys):
 def test_resume_with_another_adam_kernel_is_refused(tmp_path, capsys, recorded):
     """--fused-adam rounds otherwise, so a run resumes with its checkpoint's kernel; a checkpoint
     from before the setting existed trained with the default one."""
-    out = tmp_path / "run"
-    arguments = [*TINY_CLI[:-4], "--steps", "2", "--checkpoint-every", "1", "--out", str(out)]
-    assert train_main([*arguments, "--stop-after", "1"]) == 0
+    out, arguments = stopped_after_one_step(tmp_path)
     data = torch.load(out / CHECKPOINT, weights_only=True)
     assert data["train_config"]["fused_adam"] is False
     if recorded is None:
@@ -114,9 +118,7 @@ def test_resume_with_another_adam_kernel_is_refused(tmp_path, capsys, recorded):
 
 @pytest.mark.parametrize("recorded", [None, "kept (INPAINT_BENCH_DENORMALS=keep)"])
 def test_resume_under_another_denormal_mode_is_refused(tmp_path, capsys, recorded):
-    out = tmp_path / "run"
-    arguments = [*TINY_CLI[:-4], "--steps", "2", "--checkpoint-every", "1", "--out", str(out)]
-    assert train_main([*arguments, "--stop-after", "1"]) == 0
+    out, arguments = stopped_after_one_step(tmp_path)
     data = torch.load(out / CHECKPOINT, weights_only=True)
     assert data["process"] == prepare_process() and data["process"]["denormals"] == FLUSHED
     if recorded is None:  # a checkpoint from before the mode was recorded: trained with them kept
@@ -164,9 +166,7 @@ def test_cuda_without_cuda_is_one_line(tmp_path, capsys):
 
 
 def test_a_full_disk_while_saving_keeps_the_last_checkpoint(tmp_path, capsys, monkeypatch):
-    out = tmp_path / "run"
-    arguments = [*TINY_CLI[:-4], "--steps", "2", "--checkpoint-every", "1", "--out", str(out)]
-    assert train_main([*arguments, "--stop-after", "1"]) == 0
+    out, arguments = stopped_after_one_step(tmp_path)
     before = (out / CHECKPOINT).read_bytes()
 
     def full(data, path):
